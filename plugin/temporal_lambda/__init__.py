@@ -1,6 +1,16 @@
-"""Invoke AWS Lambda functions as durable Temporal activities."""
+"""Invoke AWS Lambda functions as durable Temporal activities.
 
+Workers add :class:`LambdaPlugin`; workflows call
+:func:`temporal_lambda.workflow.invoke_lambda`; tests use
+:class:`temporal_lambda.testing.LocalLambda`.
+"""
+
+from temporal_lambda._activity import LambdaActivities
+from temporal_lambda._client import HttpSettings, LambdaClient
 from temporal_lambda._errors import (
+    TIMEOUT_ERROR_TYPE,
+    TRANSPORT_ERROR_TYPE,
+    VALIDATION_ERROR_TYPE,
     LambdaError,
     LambdaFunctionError,
     LambdaIdempotencyError,
@@ -8,7 +18,11 @@ from temporal_lambda._errors import (
     LambdaTransportError,
     LambdaValidationError,
 )
+from temporal_lambda._keys import derive_idempotency_key
+from temporal_lambda._plugin import LambdaPlugin
+from temporal_lambda._protocol import NON_RETRYABLE_ERROR_TYPES
 from temporal_lambda._types import (
+    INVOKE_ACTIVITY_NAME,
     InvocationType,
     LambdaInvokeRequest,
     LambdaInvokeResult,
@@ -17,15 +31,25 @@ from temporal_lambda._types import (
 )
 
 __all__ = [
+    "INVOKE_ACTIVITY_NAME",
+    "NON_RETRYABLE_ERROR_TYPES",
+    "TIMEOUT_ERROR_TYPE",
+    "TRANSPORT_ERROR_TYPE",
+    "VALIDATION_ERROR_TYPE",
+    "HttpSettings",
     "InvocationType",
+    "LambdaActivities",
+    "LambdaClient",
     "LambdaError",
     "LambdaFunctionError",
     "LambdaIdempotencyError",
     "LambdaInvokeRequest",
     "LambdaInvokeResult",
+    "LambdaPlugin",
     "LambdaServiceError",
     "LambdaTransportError",
     "LambdaValidationError",
     "LogType",
     "PayloadEncoding",
+    "derive_idempotency_key",
 ]

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from temporalio.exceptions import ApplicationError
-
 VALIDATION_ERROR_TYPE = "Lambda.ValidationError"
 """``ApplicationError.type`` for bad input rejected before sending."""
 TRANSPORT_ERROR_TYPE = "Lambda.SdkClientException"
@@ -173,6 +171,8 @@ def to_application_error(error: LambdaError) -> NoReturn:
         ApplicationError: always, with ``type``, ``non_retryable``, ``next_retry_delay``
             and details taken from ``error``; ``error`` is its ``__cause__``.
     """
+    from temporalio.exceptions import ApplicationError  # here, so _protocol stays Temporal-free
+
     retry_after = getattr(error, "retry_after", None)
     next_delay = timedelta(seconds=retry_after) if retry_after and error.retryable else None
     raise ApplicationError(

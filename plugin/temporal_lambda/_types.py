@@ -7,7 +7,7 @@ payload converter can carry it, and so that the workflow sandbox can import it (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 INVOKE_ACTIVITY_NAME = "temporal_lambda.invoke"
@@ -17,7 +17,7 @@ DEFAULT_IDEMPOTENCY_FIELD = "idempotency_key"
 """Where the function finds the idempotency key (client context ``custom`` / payload field)."""
 
 
-class InvocationType(str, Enum):
+class InvocationType(StrEnum):
     """The ``X-Amz-Invocation-Type`` of an Invoke call."""
 
     REQUEST_RESPONSE = "RequestResponse"
@@ -28,7 +28,7 @@ class InvocationType(str, Enum):
     """Validate parameters and permissions only (204)."""
 
 
-class LogType(str, Enum):
+class LogType(StrEnum):
     """The ``X-Amz-Log-Type`` of a synchronous call."""
 
     NONE = "None"
@@ -37,7 +37,7 @@ class LogType(str, Enum):
     """Return the last 4 KB of the execution log."""
 
 
-class PayloadEncoding(str, Enum):
+class PayloadEncoding(StrEnum):
     """How :attr:`LambdaInvokeResult.payload` holds the response body."""
 
     JSON = "json"
@@ -61,11 +61,11 @@ class LambdaInvokeRequest:
     """Name, partial ARN or full ARN (optionally with a ``:qualifier`` suffix)."""
     payload: Any = None
     """Any JSON-serialisable value; sent as the request body. ``None`` sends no body."""
-    invocation_type: InvocationType = InvocationType.REQUEST_RESPONSE
-    """``RequestResponse``, ``Event`` or ``DryRun``."""
+    invocation_type: str = InvocationType.REQUEST_RESPONSE.value
+    """``RequestResponse``, ``Event`` or ``DryRun`` (a plain string, checked by the activity)."""
     qualifier: str | None = None
     """Version or alias (``?Qualifier=``)."""
-    log_type: LogType | None = None
+    log_type: str | None = None
     """``Tail`` to get the last 4 KB of the log (synchronous calls only)."""
     client_context: dict[str, Any] | None = None
     """Client context object (``custom``, ``env``, ``client``), synchronous calls only."""
@@ -90,12 +90,12 @@ class LambdaInvokeResult:
     """The output of the invoke activity."""
 
     status_code: int
-    """HTTP status: 200 (``RequestResponse``), 202 (``Event``/``InvokeAsync``) or 204 (``DryRun``)."""
+    """HTTP status: 200 (``RequestResponse``), 202 (``Event``/``InvokeAsync``), 204 (``DryRun``)."""
     idempotency_key: str
     """The key this invocation carried (stable across retries)."""
     payload: Any = None
     """The function's result, decoded as :attr:`payload_encoding` says."""
-    payload_encoding: PayloadEncoding = PayloadEncoding.EMPTY
+    payload_encoding: str = PayloadEncoding.EMPTY.value
     """How :attr:`payload` holds the body."""
     executed_version: str | None = None
     """``X-Amz-Executed-Version``."""

@@ -1,0 +1,404 @@
+"""The only I/O in the package: sign a prepared call with botocore and send it with httpx.
+
+:class:`LambdaClient` resolves region, credentials and endpoint the way botocore does, signs
+every attempt with SigV4 (:class:`_SigV4Auth`), sends it over a pooled HTTP/1.1 connection with
+TCP keepalive, and hands back the raw status, headers and body. Interpreting the answer is the
+protocol layer's job.
+
+Failures below HTTP are translated in exactly one place, :meth:`LambdaClient.send`::
+
+    httpx.ConnectError, ConnectTimeout  →  LambdaTransportError(maybe_sent=False)
+    httpx.PoolTimeout                   →  LambdaTransportError(maybe_sent=False)
+    httpx.ReadTimeout, WriteTimeout     →  LambdaTransportError(timeout=True, maybe_sent=True)
+    any other httpx.RequestError        →  LambdaTransportError(maybe_sent=True)
+
+``asyncio.CancelledError`` is never caught: cancelling :meth:`LambdaClient.send` aborts the
+request and httpx closes its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import botocore.endpoint_provider
+import botocore.session
+import httpx
+
+from temporal_lambda._errors import LambdaTransportError
+
+__all__ = ["HttpSettings", "LambdaClient", "RawResponse"]
+
+_SERVICE = "lambda"
+_NO_CREDENTIALS = (
+    "no AWS credentials found (standard chain: env, profile, SSO, container, instance metadata)"
+)
+# Headers httpx adds on its own; they are sent but not signed (botocore signs none of them).
+_UNSIGNED_HEADERS = frozenset(
+    {"accept", "accept-encoding", "connection", "content-length", "host", "user-agent"}
+)
+# Headers SigV4 adds or replaces; copied from the signed botocore request onto the httpx one.
+_SIGNATURE_HEADERS = (
+    "Authorization",
+    "X-Amz-Date",
+    "X-Amz-Security-Token",
+    "X-Amz-Content-SHA256",
+)
+
+
+@dataclass
+class HttpSettings:
+    """HTTP settings of a :class:`LambdaClient`."""
+
+    connect_timeout: float = 5.0
+    """Seconds to open a TCP (and TLS) connection."""
+    pool_timeout: float = 30.0
+    """Seconds to wait for a free connection from the pool."""
+    write_timeout: float = 60.0
+    """Seconds a single write of the request may block."""
+    default_read_timeout: float = 905.0
+    """Read timeout when :meth:`LambdaClient.send` is given none: Lambda's 900 s maximum
+    duration plus a margin (never botocore's 60 s, which cuts long invocations short)."""
+    max_connections: int = 1000
+    """Most connections open at once, across all hosts."""
+    max_keepalive_connections: int = 100
+    """Most idle connections kept for reuse."""
+    keepalive_expiry: float = 30.0
+    """Seconds an idle connection is kept before it is closed."""
+    tcp_keepalive_idle: int = 30
+    """Seconds of silence before the first TCP keepalive probe; at most 60, because NAT
+    gateways drop flows idle for about 350 s and a synchronous invoke can be silent for 15 min."""
+    tcp_keepalive_interval: int = 10
+    """Seconds between TCP keepalive probes."""
+    tcp_keepalive_count: int = 5
+    """Unanswered probes before the kernel drops the connection."""
+    user_agent: str = "temporal-lambda/0.1"
+    """``User-Agent`` header (not signed)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.tcp_keepalive_idle <= 60:
+            raise ValueError(
+                f"tcp_keepalive_idle must be between 1 and 60 seconds, "
+                f"got {self.tcp_keepalive_idle}"
+            )
+        if self.tcp_keepalive_interval < 1 or self.tcp_keepalive_count < 1:
+            raise ValueError("tcp_keepalive_interval and tcp_keepalive_count must be >= 1")
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """A complete HTTP answer, body read in full."""
+
+    status_code: int
+    """HTTP status."""
+    headers: Mapping[str, str]
+    """Response headers, lower-case names."""
+    body: bytes
+    """The whole response body."""
+
+
+class _Call(Protocol):
+    """What :meth:`LambdaClient.send` needs of a prepared call (``_protocol.PreparedCall``)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
+
+
+def _socket_options(http: HttpSettings) -> list[tuple[int, int, int]]:
+    """Return the TCP keepalive socket options for ``http``, as far as the platform has them."""
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+    if idle is not None:
+        options.append((socket.IPPROTO_TCP, idle, http.tcp_keepalive_idle))
+    if hasattr(socket, "TCP_KEEPINTVL"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, http.tcp_keepalive_interval))
+    if hasattr(socket, "TCP_KEEPCNT"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_KEEPCNT, http.tcp_keepalive_count))
+    return options
+
+
+def _make_transport(http: HttpSettings) -> httpx.AsyncHTTPTransport:
+    """Build the pooled transport: no transport retries, TCP keepalive on every socket.
+
+    ``retries=0`` because a request that may have reached Lambda must not be sent again
+    behind the caller's back; retrying is the caller's (Temporal's) decision.
+    """
+    return httpx.AsyncHTTPTransport(
+        retries=0,
+        limits=httpx.Limits(
+            max_connections=http.max_connections,
+            max_keepalive_connections=http.max_keepalive_connections,
+            keepalive_expiry=http.keepalive_expiry,
+        ),
+        socket_options=_socket_options(http),
+    )
+
+
+def _resolve_endpoint(
+    session: botocore.session.Session,
+    *,
+    region: str,
+    endpoint_url: str | None,
+    use_fips: bool,
+    use_dualstack: bool,
+) -> str:
+    """Resolve the Lambda base URL with botocore's endpoint rule set and partition data."""
+    loader = session.get_component("data_loader")
+    provider = botocore.endpoint_provider.EndpointProvider(
+        ruleset_data=loader.load_service_model(_SERVICE, "endpoint-rule-set-1"),
+        partition_data=loader.load_data("partitions"),
+    )
+    params: dict[str, Any] = {
+        "Region": region,
+        "UseFIPS": use_fips,
+        "UseDualStack": use_dualstack,
+    }
+    if endpoint_url is not None:
+        params["Endpoint"] = endpoint_url
+    url: str = provider.resolve_endpoint(**params).url
+    return url.rstrip("/")
+
+
+def _may_refresh(credentials: Any) -> bool:
+    """Tell whether freezing ``credentials`` may do I/O (and so must leave the event loop).
+
+    Static credentials never do; refreshable ones only when a refresh is due.
+    """
+    if type(credentials) is botocore.credentials.Credentials:
+        return False
+    refresh_needed = getattr(credentials, "refresh_needed", None)
+    return refresh_needed is None or bool(refresh_needed())
+
+
+class _SigV4Auth(httpx.Auth):
+    """Sign each request with botocore's SigV4, just before it is sent.
+
+    The auth flow runs once per request, so every attempt gets a fresh ``X-Amz-Date`` and
+    signature. The URL and body signed are the request's own, so what is sent is what was
+    signed.
+    """
+
+    def __init__(self, credentials: Any, region: str) -> None:
+        self._credentials = credentials
+        self._region = region
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Sign ``request`` (refreshing credentials off the event loop) and send it."""
+        credentials = self._credentials
+        if _may_refresh(credentials):
+            frozen = await asyncio.to_thread(credentials.get_frozen_credentials)
+        else:
+            frozen = credentials.get_frozen_credentials()
+        self.sign(request, frozen)
+        yield request
+
+    def sync_auth_flow(self, request: httpx.Request) -> Any:
+        """Refuse: this package only sends with ``httpx.AsyncClient``."""
+        raise RuntimeError("_SigV4Auth is async only")
+
+    def sign(self, request: httpx.Request, frozen: Any) -> None:
+        """Sign ``request`` in place with frozen ``frozen`` credentials."""
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() not in _UNSIGNED_HEADERS
+        }
+        aws_request = botocore.awsrequest.AWSRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=headers,
+            data=request.content,
+        )
+        botocore.auth.SigV4Auth(frozen, _SERVICE, self._region).add_auth(aws_request)
+        for name in _SIGNATURE_HEADERS:
+            value = aws_request.headers.get(name)
+            if value is None:
+                request.headers.pop(name, None)
+            else:
+                request.headers[name] = value
+
+
+class LambdaClient:
+    """Send prepared Lambda calls, signed, over a shared connection pool.
+
+    Region and endpoint are resolved when the client is built; credentials on the first
+    :meth:`send`, off the event loop (the chain may reach SSO, a container endpoint or
+    instance metadata).
+
+    Args:
+        region: AWS region; default: the botocore session's (``AWS_DEFAULT_REGION``, then
+            the profile's ``region``), then ``AWS_REGION`` (which botocore itself ignores).
+        endpoint_url: Base URL overriding the resolved endpoint, e.g. a local emulator.
+        profile: Shared-config profile for region and credentials.
+        credentials: ``botocore.credentials.Credentials``; default: the standard chain.
+        use_fips: Use the FIPS endpoint.
+        use_dualstack: Use the dual-stack (IPv6) endpoint.
+        http: HTTP settings; default :class:`HttpSettings`.
+        transport: Replaces the pooled transport (tests pass ``httpx.MockTransport``).
+
+    Raises:
+        ValueError: no region given and none configured.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        credentials: botocore.credentials.Credentials | None = None,
+        use_fips: bool = False,
+        use_dualstack: bool = False,
+        http: HttpSettings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = http if http is not None else HttpSettings()
+        self._session = botocore.session.Session(profile=profile)
+        resolved_region = (
+            region or self._session.get_config_variable("region") or os.environ.get("AWS_REGION")
+        )
+        if not resolved_region:
+            raise ValueError(
+                "no AWS region: pass region=, or set AWS_REGION / AWS_DEFAULT_REGION, "
+                "or configure one in the profile"
+            )
+        self._region: str = resolved_region
+        self._endpoint = _resolve_endpoint(
+            self._session,
+            region=self._region,
+            endpoint_url=endpoint_url,
+            use_fips=use_fips,
+            use_dualstack=use_dualstack,
+        )
+        self._credentials: Any = credentials
+        self._auth: _SigV4Auth | None = None
+        self._transport = transport
+        self._client = self._new_http_client()
+
+    def _new_http_client(self) -> httpx.AsyncClient:
+        """Build the pooled httpx client (again, after :meth:`aclose`)."""
+        return httpx.AsyncClient(
+            transport=(
+                self._transport if self._transport is not None else _make_transport(self._http)
+            ),
+            headers={"User-Agent": self._http.user_agent, "Accept-Encoding": "identity"},
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`aclose`, until the next :meth:`send` opens a new pool."""
+        return self._client.is_closed
+
+    @property
+    def region(self) -> str:
+        """The region requests are signed for."""
+        return self._region
+
+    @property
+    def endpoint(self) -> str:
+        """The resolved base URL, e.g. ``https://lambda.us-east-1.amazonaws.com``."""
+        return self._endpoint
+
+    async def _get_auth(self) -> _SigV4Auth:
+        """Return the signer, resolving credentials through the standard chain the first time."""
+        if self._auth is None:
+            credentials = self._credentials
+            if credentials is None:
+                credentials = await asyncio.to_thread(self._session.get_credentials)
+            if credentials is None:
+                raise LambdaTransportError(_NO_CREDENTIALS, maybe_sent=False)
+            self._auth = _SigV4Auth(credentials, self._region)
+        return self._auth
+
+    async def send(self, call: _Call, *, read_timeout: float | None = None) -> RawResponse:
+        """Sign and send ``call``, and read the whole answer.
+
+        Args:
+            call: The prepared request (``_protocol.PreparedCall``); ``path`` and ``query``
+                are already percent-encoded and are sent byte for byte.
+            read_timeout: Seconds to wait for the answer; default
+                :attr:`HttpSettings.default_read_timeout`.
+
+        Returns:
+            Status, lower-cased headers and body, whatever the status.
+
+        Raises:
+            LambdaTransportError: no credentials, or no complete HTTP answer.
+        """
+        auth = await self._get_auth()
+        if self._client.is_closed:
+            self._client = self._new_http_client()
+        url = self._endpoint + call.path + (f"?{call.query}" if call.query else "")
+        timeout = httpx.Timeout(
+            connect=self._http.connect_timeout,
+            read=read_timeout if read_timeout is not None else self._http.default_read_timeout,
+            write=self._http.write_timeout,
+            pool=self._http.pool_timeout,
+        )
+        request = self._client.build_request(
+            call.method, url, headers=dict(call.headers), content=call.body, timeout=timeout
+        )
+        try:
+            response = await self._client.send(request, auth=auth)
+        except httpx.RequestError as exc:
+            raise _translate(exc, f"{call.method} {self._endpoint}{call.path}") from exc
+        return RawResponse(
+            status_code=response.status_code,
+            headers={name.lower(): value for name, value in response.headers.items()},
+            body=response.content,
+        )
+
+    async def aclose(self) -> None:
+        """Close the pooled connections; a later :meth:`send` opens a new pool."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _translate(exc: httpx.RequestError, target: str) -> LambdaTransportError:
+    """Map an httpx failure to :class:`LambdaTransportError` (no headers, no secrets)."""
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return LambdaTransportError(f"{target}: could not connect ({detail})", maybe_sent=False)
+    if isinstance(exc, httpx.PoolTimeout):
+        return LambdaTransportError(
+            f"{target}: no free connection in the pool ({detail})", maybe_sent=False
+        )
+    if isinstance(exc, httpx.ReadTimeout):
+        return LambdaTransportError(
+            f"{target}: no answer within the read timeout ({detail})", timeout=True
+        )
+    if isinstance(exc, httpx.WriteTimeout):
+        return LambdaTransportError(
+            f"{target}: sending the request timed out ({detail})", timeout=True
+        )
+    return LambdaTransportError(f"{target}: connection failed ({detail})", maybe_sent=True)

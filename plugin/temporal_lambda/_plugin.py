@@ -1,0 +1,95 @@
+"""``LambdaPlugin``: registers the invoke activity on a Temporal worker."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from temporal_lambda._activity import LambdaActivities
+from temporal_lambda._client import HttpSettings, LambdaClient
+
+if TYPE_CHECKING:
+    from botocore.credentials import Credentials
+
+PLUGIN_NAME = "temporal_lambda.LambdaPlugin"
+PASSTHROUGH_MODULES = ("temporal_lambda", "httpx", "botocore")
+"""Imported once, outside the workflow sandbox: deterministic at use, costly to re-import."""
+
+
+def _pass_through(runner: WorkflowRunner | None) -> WorkflowRunner:
+    """Let workflows import this package without re-importing it (and its I/O) per run."""
+    if runner is None:
+        raise ValueError("LambdaPlugin needs the worker's workflow runner")
+    if isinstance(runner, SandboxedWorkflowRunner):
+        return dataclasses.replace(
+            runner,
+            restrictions=runner.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES),
+        )
+    return runner
+
+
+class LambdaPlugin(SimplePlugin):
+    """A Temporal plugin that lets workflows on this worker invoke AWS Lambda.
+
+    Example::
+
+        worker = Worker(client, task_queue="lambda", workflows=[OrderWorkflow],
+                        plugins=[LambdaPlugin(region="eu-west-1")])
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        credentials: Credentials | None = None,
+        use_fips: bool = False,
+        use_dualstack: bool = False,
+        http: HttpSettings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """Create the plugin and its Lambda client.
+
+        Args:
+            region: AWS region; default from the profile or ``AWS_REGION``.
+            endpoint_url: A custom endpoint, e.g. a local emulator.
+            profile: Shared-config profile for credentials and region.
+            credentials: botocore credentials; default the standard AWS chain.
+            use_fips: Use the FIPS endpoint.
+            use_dualstack: Use the dual-stack (IPv6) endpoint.
+            http: Timeouts, pool and TCP keepalive settings.
+            transport: Replace the HTTP transport (tests).
+        """
+        self.client = LambdaClient(
+            region=region,
+            endpoint_url=endpoint_url,
+            profile=profile,
+            credentials=credentials,
+            use_fips=use_fips,
+            use_dualstack=use_dualstack,
+            http=http,
+            transport=transport,
+        )
+        self.lambda_activities = LambdaActivities(self.client)
+        super().__init__(
+            PLUGIN_NAME,
+            activities=[self.lambda_activities.invoke],
+            workflow_runner=_pass_through,
+            run_context=self._run_context,
+        )
+
+    @asynccontextmanager
+    async def _run_context(self) -> AsyncIterator[None]:
+        """Close the client's connections when the worker stops."""
+        try:
+            yield
+        finally:
+            await self.client.aclose()

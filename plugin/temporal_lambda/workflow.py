@@ -1,0 +1,185 @@
+"""The workflow-facing API: :func:`invoke_lambda`.
+
+This module is safe to import inside the Temporal workflow sandbox: it imports nothing that
+does I/O. The call is executed by the activity that :class:`~temporal_lambda.LambdaPlugin`
+registers on the worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import Priority, RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+from temporal_lambda._errors import VALIDATION_ERROR_TYPE
+from temporal_lambda._protocol import NON_RETRYABLE_ERROR_TYPES
+from temporal_lambda._types import (
+    DEFAULT_IDEMPOTENCY_FIELD,
+    INVOKE_ACTIVITY_NAME,
+    InvocationType,
+    LambdaInvokeRequest,
+    LambdaInvokeResult,
+    LogType,
+)
+
+MAX_FUNCTION_TIMEOUT = timedelta(minutes=15)
+"""The longest a Lambda function may run (900 s)."""
+TIMEOUT_MARGIN = timedelta(minutes=1)
+"""Added to the function's timeout for network, throttling and cold start."""
+DEFAULT_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+"""How long the server waits for a heartbeat before it retries the attempt elsewhere."""
+
+
+def default_retry_policy(non_retryable_function_errors: Sequence[str] = ()) -> RetryPolicy:
+    """Return the retry policy :func:`invoke_lambda` uses when none is given.
+
+    Exponential backoff from 1 s to 60 s with no attempt limit (Temporal's own default),
+    never retrying the bad-request codes of the Invoke API, our validation errors, or the
+    function error types the caller names.
+
+    Args:
+        non_retryable_function_errors: Function ``errorType`` values not to retry.
+
+    Returns:
+        The retry policy.
+    """
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=60),
+        maximum_attempts=0,
+        non_retryable_error_types=[
+            *NON_RETRYABLE_ERROR_TYPES,
+            VALIDATION_ERROR_TYPE,
+            *non_retryable_function_errors,
+        ],
+    )
+
+
+def lambda_start_to_close_timeout(function_timeout: timedelta | None = None) -> timedelta:
+    """Return the attempt timeout for a function with the given timeout.
+
+    Args:
+        function_timeout: The function's configured timeout; unknown means 15 minutes.
+
+    Returns:
+        The function timeout (capped at 15 minutes) plus :data:`TIMEOUT_MARGIN`.
+    """
+    base = MAX_FUNCTION_TIMEOUT if function_timeout is None else function_timeout
+    return min(base, MAX_FUNCTION_TIMEOUT) + TIMEOUT_MARGIN
+
+
+def _wire_value(value: Enum | str) -> str:
+    """Return an enum member's value, or a string as given (the activity validates it)."""
+    return str(value.value) if isinstance(value, Enum) else value
+
+
+async def invoke_lambda(
+    function_name: str,
+    payload: Any = None,
+    *,
+    invocation_type: InvocationType | str = InvocationType.REQUEST_RESPONSE,
+    qualifier: str | None = None,
+    log_type: LogType | str | None = None,
+    client_context: dict[str, Any] | None = None,
+    tenant_id: str | None = None,
+    durable_execution_name: str | None = None,
+    invoke_async: bool = False,
+    idempotency_key: str | None = None,
+    idempotency_key_field: str | None = DEFAULT_IDEMPOTENCY_FIELD,
+    non_retryable_function_errors: Sequence[str] = (),
+    raise_on_function_error: bool = True,
+    function_timeout: timedelta | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    schedule_to_start_timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = DEFAULT_HEARTBEAT_TIMEOUT,
+    retry_policy: RetryPolicy | None = None,
+    task_queue: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    activity_id: str | None = None,
+    summary: str | None = None,
+    priority: Priority = Priority.default,
+) -> LambdaInvokeResult:
+    """Invoke a Lambda function from a workflow, as a durable activity.
+
+    Args:
+        function_name: Name, partial ARN or ARN, optionally with ``:qualifier``.
+        payload: Any JSON-serialisable value, sent as the event.
+        invocation_type: ``RequestResponse`` (default), ``Event`` or ``DryRun``.
+        qualifier: Version or alias.
+        log_type: ``Tail`` to receive the last 4 KB of the log in the result.
+        client_context: Client context (``custom``, ``env``, ``client``); synchronous only.
+        tenant_id: Tenant id for functions in tenant-isolation mode.
+        durable_execution_name: Name of the durable execution to start.
+        invoke_async: Use the deprecated ``InvokeAsync`` API.
+        idempotency_key: Use this key instead of the derived one.
+        idempotency_key_field: Where the function finds the key; ``None`` to not send it.
+        non_retryable_function_errors: Function ``errorType`` values not to retry.
+        raise_on_function_error: When false, a failed function is returned as a result.
+        function_timeout: The function's timeout, to shorten ``start_to_close_timeout``.
+        start_to_close_timeout: Attempt timeout; default from ``function_timeout``.
+        schedule_to_close_timeout: Overall timeout across all attempts.
+        schedule_to_start_timeout: How long the task may wait for a worker.
+        heartbeat_timeout: Heartbeat timeout; the activity heartbeats well inside it.
+        retry_policy: Retry policy; default :func:`default_retry_policy`.
+        task_queue: Task queue of the worker with the plugin; default the workflow's.
+        cancellation_type: How cancellation of the call is awaited.
+        activity_id: Activity id (part of the derived idempotency key).
+        summary: Summary shown in the Temporal UI; default the function name.
+        priority: Task priority.
+
+    Returns:
+        The invocation's result.
+
+    Raises:
+        temporalio.exceptions.ActivityError: the call failed; its ``cause`` is an
+            ``ApplicationError`` whose ``type`` names the failure.
+    """
+    request = LambdaInvokeRequest(
+        function_name=function_name,
+        payload=payload,
+        invocation_type=_wire_value(invocation_type),
+        qualifier=qualifier,
+        log_type=None if log_type is None else _wire_value(log_type),
+        client_context=client_context,
+        tenant_id=tenant_id,
+        durable_execution_name=durable_execution_name,
+        invoke_async=invoke_async,
+        idempotency_key=idempotency_key,
+        idempotency_key_field=idempotency_key_field,
+        non_retryable_function_errors=list(non_retryable_function_errors),
+        raise_on_function_error=raise_on_function_error,
+    )
+    result: LambdaInvokeResult = await workflow.execute_activity(
+        INVOKE_ACTIVITY_NAME,
+        request,
+        result_type=LambdaInvokeResult,
+        task_queue=task_queue,
+        start_to_close_timeout=start_to_close_timeout
+        or lambda_start_to_close_timeout(function_timeout),
+        schedule_to_close_timeout=schedule_to_close_timeout,
+        schedule_to_start_timeout=schedule_to_start_timeout,
+        heartbeat_timeout=heartbeat_timeout,
+        retry_policy=retry_policy or default_retry_policy(non_retryable_function_errors),
+        cancellation_type=cancellation_type,
+        activity_id=activity_id,
+        summary=summary or f"lambda {function_name}",
+        priority=priority,
+    )
+    return result
+
+
+__all__ = [
+    "DEFAULT_HEARTBEAT_TIMEOUT",
+    "MAX_FUNCTION_TIMEOUT",
+    "TIMEOUT_MARGIN",
+    "default_retry_policy",
+    "invoke_lambda",
+    "lambda_start_to_close_timeout",
+]

