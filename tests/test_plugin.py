@@ -1,0 +1,46 @@
+from botocore.credentials import Credentials
+from temporal_lambda import LambdaPlugin
+from temporal_lambda._types import INVOKE_ACTIVITY_NAME
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+
+def make_plugin() -> LambdaPlugin:
+    return LambdaPlugin(
+        region="eu-west-1", credentials=Credentials("a", "b"), use_fips=False, use_dualstack=True
+    )
+
+
+def test_plugin_appends_invoke_activity() -> None:
+    plugin = make_plugin()
+    existing = object()
+    config = plugin.configure_worker(
+        {"activities": [existing], "workflow_runner": SandboxedWorkflowRunner()}  # type: ignore[typeddict-item]
+    )
+    activities = list(config["activities"])
+    assert activities[0] is existing
+    assert len(activities) == 2
+    assert activities[1].__temporal_activity_definition.name == INVOKE_ACTIVITY_NAME  # type: ignore[attr-defined]
+    assert plugin.name() == "temporal_lambda.LambdaPlugin"
+
+
+def test_plugin_resolves_endpoint_from_options() -> None:
+    assert make_plugin().client.endpoint == "https://lambda.eu-west-1.api.aws"
+    assert make_plugin().client.region == "eu-west-1"
+
+
+async def test_run_context_closes_client_connections() -> None:
+    plugin = make_plugin()
+    assert plugin.run_context is not None
+    async with plugin.run_context():
+        assert not plugin.client.closed
+    assert plugin.client.closed
+
+
+def test_plugin_passes_package_through_sandbox() -> None:
+    config = make_plugin().configure_worker(
+        {"activities": [], "workflow_runner": SandboxedWorkflowRunner()}  # type: ignore[typeddict-item]
+    )
+    runner = config["workflow_runner"]
+    assert isinstance(runner, SandboxedWorkflowRunner)
+    for module in ("temporal_lambda", "httpx", "botocore"):
+        assert module in runner.restrictions.passthrough_modules
