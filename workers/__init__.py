@@ -1,0 +1,1 @@
+"""Runnable worker entry points: ``python -m workers.worker`` and ``python -m workers.demo``."""
