@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +13,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
+
+from tests.postgres import pg_dsn  # noqa: F401  (session fixture: a real PostgreSQL)
+
+# Plugins built with the default store keep it in a throwaway directory, not the user's.
+os.environ.setdefault("TEMPORAL_LAMBDA_STATE_DIR", tempfile.mkdtemp(prefix="tl-state-"))
 
 
 def server_binary(name: str) -> str:

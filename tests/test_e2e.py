@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 from botocore.credentials import Credentials
-from temporal_lambda import LambdaInvokeResult, LambdaPlugin
-from temporal_lambda.testing import LambdaContext, LocalLambda
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from temporal_lambda import LambdaInvokeResult, LambdaPlugin
+from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
 
 
@@ -359,3 +359,31 @@ async def test_bad_input_fails_before_sending(
     assert error.type == "Lambda.ValidationError"
     assert error.non_retryable is True
     assert lam.invocations == []
+
+
+async def test_durable_execution_started_once_across_retries(
+    any_env: WorkflowEnvironment, lam: LocalLambda, task_queue: str
+) -> None:
+    lam.faults.drop_next(1, function="echo")
+    async with running_worker(any_env, lam, task_queue):
+        result = await run(
+            any_env,
+            task_queue,
+            InvokeSpec(
+                "echo",
+                {"order": 3},
+                {"qualifier": "1", "durable_execution_name_from_key": True},
+                initial_interval_s=0.1,
+            ),
+        )
+    records = lam.records("echo")
+    assert [r.status_code for r in records] == [200, 409]
+    assert records[0].durable_execution_name == result.idempotency_key
+    assert records[1].durable_execution_name == result.idempotency_key
+    assert records[1].error_code == "DurableExecutionAlreadyStartedException"
+    assert result.already_started is True
+    assert result.durable_execution_arn is not None
+    assert result.durable_execution_arn.startswith(
+        "arn:aws:lambda:us-east-1:123456789012:function:echo:1/durable-execution/"
+        + result.idempotency_key
+    )

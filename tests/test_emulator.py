@@ -13,6 +13,7 @@ import botocore.exceptions
 import httpx
 import pytest
 from botocore.config import Config
+
 from temporal_lambda.testing import LambdaContext, LocalLambda
 
 # botocore's ``max_attempts`` counts retries; ``total_max_attempts`` counts the first call too.
@@ -450,3 +451,36 @@ async def test_invalid_json_payload(lam: LocalLambda) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as info:
         await invoke(lam, FunctionName="echo", Payload=b"{not json")
     assert info.value.response["Error"]["Code"] == "InvalidRequestContentException"
+
+
+async def test_durable_execution_names_are_unique_per_function() -> None:
+    async with LocalLambda(credentials=None) as lam:
+        lam.register("flow", lambda event, context: {"ok": event})
+        async with httpx.AsyncClient(base_url=lam.endpoint_url) as client:
+
+            async def start(payload: bytes) -> httpx.Response:
+                return await client.post(
+                    "/2015-03-31/functions/flow/invocations",
+                    content=payload,
+                    headers={"X-Amz-Durable-Execution-Name": "order-7"},
+                )
+
+            first = await start(b'{"a":1}')
+            again = await start(b'{"a":1}')
+            other = await start(b'{"a":2}')
+    arn = first.headers["X-Amz-Durable-Execution-Arn"]
+    assert first.status_code == 200
+    assert first.json() == {"ok": {"a": 1}}
+    assert arn.startswith(
+        "arn:aws:lambda:us-east-1:123456789012:function:flow:$LATEST/durable-execution/order-7/"
+    )
+    assert again.status_code == 409
+    assert again.headers["x-amzn-ErrorType"] == "DurableExecutionAlreadyStartedException"
+    assert again.headers["X-Amz-Durable-Execution-Arn"] == arn
+    assert again.json()["message"] == "Durable execution order-7 has already been started."
+    assert other.status_code == 409
+    assert "X-Amz-Durable-Execution-Arn" not in other.headers
+    assert other.json()["message"] == (
+        "Durable execution order-7 has already been started with a different payload."
+    )
+    assert [r.status_code for r in lam.records("flow")] == [200, 409, 409]

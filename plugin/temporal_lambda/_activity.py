@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity
 
 from temporal_lambda._client import LambdaClient
-from temporal_lambda._errors import LambdaError, to_application_error
+from temporal_lambda._errors import (
+    IN_PROGRESS_ERROR_TYPE,
+    KEY_REUSED_ERROR_TYPE,
+    LambdaError,
+    LambdaIdempotencyError,
+    LambdaServiceError,
+    LambdaValidationError,
+    to_application_error,
+)
 from temporal_lambda._keys import derive_idempotency_key
-from temporal_lambda._protocol import parse_response, prepare_call
+from temporal_lambda._protocol import PreparedCall, parse_response, prepare_call
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
+from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
 
 MAX_HEARTBEAT_INTERVAL = 10.0
 """Heartbeat at least this often (seconds), so cancellation reaches a long call promptly."""
@@ -23,6 +37,9 @@ DEADLINE_MARGIN = 0.5
 """Give up reading this long (seconds) before the attempt's deadline, to report it ourselves."""
 MIN_READ_TIMEOUT = 1.0
 """Never use a read timeout shorter than this (seconds)."""
+DEFAULT_LEASE_SECONDS = 16 * 60.0
+"""Lease of an attempt that has no timeout: Lambda's 15 minutes and a margin."""
+DURABLE_ALREADY_STARTED = "DurableExecutionAlreadyStartedException"
 
 
 def heartbeat_interval(heartbeat_timeout: timedelta | None) -> float:
@@ -62,15 +79,19 @@ def attempt_budget(info: activity.Info) -> float | None:
 
 
 class LambdaActivities:
-    """The activities the plugin registers, with the client they share."""
+    """The activities the plugin registers, with the client and store they share."""
 
-    def __init__(self, client: LambdaClient) -> None:
+    def __init__(self, client: LambdaClient, store: IdempotencyStore | None = None) -> None:
         """Create the activities.
 
         Args:
             client: The Lambda client every invocation goes through.
+            store: Where results are kept per idempotency key, so that an attempt after a
+                crash returns the earlier attempt's result instead of calling again;
+                ``None`` to call Lambda on every attempt.
         """
         self._client = client
+        self._store = store
 
     @activity.defn(name=INVOKE_ACTIVITY_NAME)
     async def invoke(self, request: LambdaInvokeRequest) -> LambdaInvokeResult:
@@ -80,7 +101,7 @@ class LambdaActivities:
             request: What to invoke and how.
 
         Returns:
-            The parsed result.
+            The parsed result (or the stored result of an earlier attempt).
 
         Raises:
             temporalio.exceptions.ApplicationError: for every failure, typed and with the
@@ -95,20 +116,160 @@ class LambdaActivities:
             info.activity_id,
         )
         try:
+            request = _with_durable_name(request, key)
             call = prepare_call(request, key)
-            budget = attempt_budget(info)
-            read_timeout = None
-            if budget is not None:
-                remaining = budget - (time.monotonic() - started) - DEADLINE_MARGIN
-                read_timeout = max(MIN_READ_TIMEOUT, remaining)
-            async with _heartbeating(info, request.function_name, key, started):
-                raw = await self._client.send(call, read_timeout=read_timeout)
-            return parse_response(request, key, raw.status_code, raw.headers, raw.body)
+            attempt = _Attempt(info, request, call, key, started)
+            if self._store is None:
+                return await self._send(attempt)
+            return await self._send_once(self._store, attempt)
         except LambdaError as err:
             activity.logger.info(
                 "Lambda %s failed: %s (%s)", request.function_name, err.error_type, err
             )
             to_application_error(err)
+
+    async def _send_once(self, store: IdempotencyStore, attempt: _Attempt) -> LambdaInvokeResult:
+        """Send under the store's record for the key: one caller at a time, results kept."""
+        key = attempt.key
+        owner = f"{attempt.info.activity_id}#{attempt.info.attempt}#{uuid.uuid4().hex[:12]}"
+        budget = attempt_budget(attempt.info)
+        outcome = await store.begin(
+            key,
+            request_fingerprint(_fingerprint_fields(attempt.request)),
+            lease_seconds=budget if budget is not None else DEFAULT_LEASE_SECONDS,
+            owner=owner,
+        )
+        if outcome.kind == "completed" and outcome.result is not None:
+            activity.logger.info(
+                "Lambda %s: returning the stored result", attempt.call.function_name
+            )
+            return _result_from_bytes(outcome.result)
+        if outcome.kind == "in_progress":
+            wait = outcome.retry_after or MIN_READ_TIMEOUT
+            raise LambdaIdempotencyError(
+                f"an earlier attempt of this call (key {key}) may still be waiting for Lambda; "
+                f"not calling again until its lease ends in {wait:.1f} s",
+                error_type=IN_PROGRESS_ERROR_TYPE,
+                retryable=True,
+                retry_after=wait,
+            )
+        if outcome.kind == "mismatch":
+            raise LambdaIdempotencyError(
+                f"idempotency key {key} was already used for a different request; "
+                "give each logical call its own key",
+                error_type=KEY_REUSED_ERROR_TYPE,
+                retryable=False,
+            )
+        try:
+            result = await self._send(attempt)
+        except BaseException:
+            await _release(store, key, owner)
+            raise
+        if result.function_error is not None:
+            await _release(store, key, owner)
+            return result
+        try:
+            await store.complete(key, owner, _result_to_bytes(result))
+        except LambdaIdempotencyError as err:
+            await _release(store, key, owner)
+            if not err.retryable:
+                raise
+            activity.logger.warning(
+                "Lambda %s succeeded but its result could not be stored (%s); "
+                "returning it to Temporal, which records it",
+                attempt.call.function_name,
+                err,
+            )
+        return result
+
+    async def _send(self, attempt: _Attempt) -> LambdaInvokeResult:
+        """Send the call once, heartbeating while waiting, and parse the answer."""
+        read_timeout = None
+        budget = attempt_budget(attempt.info)
+        if budget is not None:
+            remaining = budget - (time.monotonic() - attempt.started) - DEADLINE_MARGIN
+            read_timeout = max(MIN_READ_TIMEOUT, remaining)
+        async with _heartbeating(
+            attempt.info, attempt.call.function_name, attempt.key, attempt.started
+        ):
+            raw = await self._client.send(attempt.call, read_timeout=read_timeout)
+        try:
+            return parse_response(
+                attempt.request, attempt.key, raw.status_code, raw.headers, raw.body
+            )
+        except LambdaServiceError as err:
+            if (
+                err.code == DURABLE_ALREADY_STARTED
+                and attempt.request.durable_execution_name_from_key
+            ):
+                return LambdaInvokeResult(
+                    status_code=raw.status_code,
+                    idempotency_key=attempt.key,
+                    request_id=err.request_id,
+                    durable_execution_arn=raw.headers.get("x-amz-durable-execution-arn"),
+                    already_started=True,
+                )
+            raise
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What one attempt works with."""
+
+    info: activity.Info
+    request: LambdaInvokeRequest
+    call: PreparedCall
+    key: str
+    started: float
+
+
+def _with_durable_name(request: LambdaInvokeRequest, key: str) -> LambdaInvokeRequest:
+    """Name the durable execution after the key, when the request asks for it."""
+    if not request.durable_execution_name_from_key:
+        return request
+    if request.durable_execution_name is not None:
+        raise LambdaValidationError(
+            "give durable_execution_name or durable_execution_name_from_key, not both",
+            field="durable_execution_name",
+        )
+    return dataclasses.replace(request, durable_execution_name=key)
+
+
+def _fingerprint_fields(request: LambdaInvokeRequest) -> dict[str, Any]:
+    """Return what makes two requests the same call (not how failures are handled)."""
+    return {
+        "function_name": request.function_name,
+        "payload": request.payload,
+        "invocation_type": request.invocation_type,
+        "qualifier": request.qualifier,
+        "log_type": request.log_type,
+        "client_context": request.client_context,
+        "tenant_id": request.tenant_id,
+        "durable_execution_name": request.durable_execution_name,
+        "invoke_async": request.invoke_async,
+        "idempotency_key_field": request.idempotency_key_field,
+    }
+
+
+def _result_to_bytes(result: LambdaInvokeResult) -> bytes:
+    """Serialise a result for the store."""
+    return json.dumps(dataclasses.asdict(result), separators=(",", ":")).encode()
+
+
+def _result_from_bytes(data: bytes) -> LambdaInvokeResult:
+    """Read a result written by :func:`_result_to_bytes`."""
+    return LambdaInvokeResult(**json.loads(data))
+
+
+async def _release(store: IdempotencyStore, key: str, owner: str) -> None:
+    """Drop our in-progress record so a retry calls again; a store failure only logs.
+
+    If the record cannot be dropped, its lease still ends at the attempt's deadline.
+    """
+    try:
+        await store.release(key, owner)
+    except LambdaIdempotencyError as err:
+        activity.logger.warning("could not release idempotency record %s: %s", key, err)
 
 
 @asynccontextmanager

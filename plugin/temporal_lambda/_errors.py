@@ -8,6 +8,8 @@ The tree::
     ├── LambdaFunctionError        the function ran and failed (X-Amz-Function-Error)
     ├── LambdaTransportError       no complete HTTP answer (connect, read, reset, timeout)
     └── LambdaIdempotencyError     the idempotency store refused or could not answer
+        ├── ResultTooLarge         (temporal_lambda.idempotency) result over the store's limit
+        └── StoreUnavailable       (temporal_lambda.idempotency) locked, full or unreachable
 
 Each carries what :func:`to_application_error` needs: the ``ApplicationError`` type, whether
 it is retryable, and the details a workflow may act on. Secrets (credentials, signatures,
@@ -26,6 +28,14 @@ TRANSPORT_ERROR_TYPE = "Lambda.SdkClientException"
 """``ApplicationError.type`` for connection failures (the name Step Functions uses)."""
 TIMEOUT_ERROR_TYPE = "Lambda.ClientExecutionTimeoutException"
 """``ApplicationError.type`` for a read that outlived the attempt's deadline."""
+IN_PROGRESS_ERROR_TYPE = "Lambda.IdempotencyInProgress"
+"""An earlier attempt holds a live lease on the key: retried when the lease ends."""
+KEY_REUSED_ERROR_TYPE = "Lambda.IdempotencyKeyReused"
+"""The key was used for a different request: not retried."""
+RESULT_TOO_LARGE_ERROR_TYPE = "Lambda.IdempotencyResultTooLarge"
+"""The result is larger than the idempotency store holds: not retried."""
+STORE_UNAVAILABLE_ERROR_TYPE = "Lambda.IdempotencyStoreUnavailable"
+"""The idempotency store could not answer (locked, full, unreachable): retried."""
 
 
 class LambdaError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 from temporalio.plugin import SimplePlugin
@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
+from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -55,6 +56,7 @@ class LambdaPlugin(SimplePlugin):
         use_dualstack: bool = False,
         http: HttpSettings | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        idempotency_store: IdempotencyStore | Literal["default"] | None = "default",
     ) -> None:
         """Create the plugin and its Lambda client.
 
@@ -67,6 +69,12 @@ class LambdaPlugin(SimplePlugin):
             use_dualstack: Use the dual-stack (IPv6) endpoint.
             http: Timeouts, pool and TCP keepalive settings.
             transport: Replace the HTTP transport (tests).
+            idempotency_store: Where each call's result is kept by idempotency key, so an
+                attempt after a worker crash returns it instead of calling Lambda again:
+                ``"default"`` is an SQLite file in the user's state directory (one host;
+                ``TEMPORAL_LAMBDA_STATE_DIR`` moves it), a
+                :class:`~temporal_lambda.idempotency.PostgresIdempotencyStore` serves a
+                fleet, ``None`` turns the store off.
         """
         self.client = LambdaClient(
             region=region,
@@ -78,7 +86,12 @@ class LambdaPlugin(SimplePlugin):
             http=http,
             transport=transport,
         )
-        self.lambda_activities = LambdaActivities(self.client)
+        self.store = (
+            SQLiteIdempotencyStore(default_store_path())
+            if idempotency_store == "default"
+            else idempotency_store
+        )
+        self.lambda_activities = LambdaActivities(self.client, self.store)
         super().__init__(
             PLUGIN_NAME,
             activities=[self.lambda_activities.invoke],
@@ -88,8 +101,10 @@ class LambdaPlugin(SimplePlugin):
 
     @asynccontextmanager
     async def _run_context(self) -> AsyncIterator[None]:
-        """Close the client's connections when the worker stops."""
+        """Close the client's connections and the store when the worker stops."""
         try:
             yield
         finally:
             await self.client.aclose()
+            if self.store is not None:
+                await self.store.aclose()

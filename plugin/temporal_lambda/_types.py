@@ -73,6 +73,8 @@ class LambdaInvokeRequest:
     """``X-Amz-Tenant-Id`` for functions in tenant-isolation mode."""
     durable_execution_name: str | None = None
     """``X-Amz-Durable-Execution-Name`` for durable functions."""
+    durable_execution_name_from_key: bool = False
+    """Use the idempotency key as ``X-Amz-Durable-Execution-Name`` (durable functions)."""
     invoke_async: bool = False
     """Use the deprecated ``InvokeAsync`` API (2014-11-13) instead of ``Invoke``."""
     idempotency_key: str | None = None

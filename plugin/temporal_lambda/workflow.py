@@ -89,6 +89,7 @@ async def invoke_lambda(
     client_context: dict[str, Any] | None = None,
     tenant_id: str | None = None,
     durable_execution_name: str | None = None,
+    durable_execution_name_from_key: bool = False,
     invoke_async: bool = False,
     idempotency_key: str | None = None,
     idempotency_key_field: str | None = DEFAULT_IDEMPOTENCY_FIELD,
@@ -117,6 +118,8 @@ async def invoke_lambda(
         client_context: Client context (``custom``, ``env``, ``client``); synchronous only.
         tenant_id: Tenant id for functions in tenant-isolation mode.
         durable_execution_name: Name of the durable execution to start.
+        durable_execution_name_from_key: Name the durable execution after the idempotency
+            key, so that a retried start finds the execution the first attempt started.
         invoke_async: Use the deprecated ``InvokeAsync`` API.
         idempotency_key: Use this key instead of the derived one.
         idempotency_key_field: Where the function finds the key; ``None`` to not send it.
@@ -150,6 +153,7 @@ async def invoke_lambda(
         client_context=client_context,
         tenant_id=tenant_id,
         durable_execution_name=durable_execution_name,
+        durable_execution_name_from_key=durable_execution_name_from_key,
         invoke_async=invoke_async,
         idempotency_key=idempotency_key,
         idempotency_key_field=idempotency_key_field,

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import inspect
 import json
 import math
@@ -114,6 +115,7 @@ class EmulatorApp:
         self.invocations: list[InvocationRecord] = []
         self._in_flight: dict[str, int] = {}
         self._event_tasks: set[asyncio.Task[None]] = set()
+        self._durable: dict[tuple[str, str], tuple[str, str]] = {}
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -309,6 +311,7 @@ class EmulatorApp:
             await self._send(send, record, 204, b"", [("X-Amz-Executed-Version", config.version)])
             return
         event = _parse_payload(body)
+        durable_headers = self._start_durable(record, config.version, body)
         if sync:
             custom = client_context.custom if client_context is not None else None
             key = custom.get("idempotency_key") if isinstance(custom, dict) else None
@@ -320,7 +323,7 @@ class EmulatorApp:
             if record.api == "InvokeAsync":
                 await self._send(send, record, 202, b'{"Status":202}', [])
             else:
-                await self._send(send, record, 202, b"", [])
+                await self._send(send, record, 202, b"", durable_headers)
             task = asyncio.get_running_loop().create_task(
                 self._deliver_event(config, event, record)
             )
@@ -353,7 +356,7 @@ class EmulatorApp:
             record.error_code = outcome.error_type
             return
         record.error_code = outcome.error_type
-        response_headers = [("X-Amz-Executed-Version", config.version)]
+        response_headers = [("X-Amz-Executed-Version", config.version), *durable_headers]
         if outcome.error_type is not None:
             response_headers.append(("X-Amz-Function-Error", "Unhandled"))
         if hmap.get("x-amz-log-type") == "Tail":
@@ -361,6 +364,36 @@ class EmulatorApp:
             response_headers.append(("X-Amz-Log-Result", base64.b64encode(tail).decode("ascii")))
         drop = self.faults.take_drop(record.function) is not None
         await self._send(send, record, 200, outcome.payload, response_headers, drop=drop)
+
+    def _start_durable(
+        self, record: InvocationRecord, version: str, body: bytes
+    ) -> list[tuple[str, str]]:
+        """Start the named durable execution, or refuse a second start of the same name.
+
+        A name is unique per function: the first start answers with the execution's ARN;
+        any later start answers 409 ``DurableExecutionAlreadyStartedException``, with the
+        existing execution's ARN when the payload is the same and without it when not.
+        """
+        name = record.durable_execution_name
+        if name is None:
+            return []
+        digest = hashlib.sha256(body).hexdigest()
+        existing = self._durable.get((record.function, name))
+        if existing is not None:
+            same_payload = existing[0] == digest
+            raise _Reply(
+                409,
+                "DurableExecutionAlreadyStartedException",
+                f"Durable execution {name} has already been started"
+                + ("." if same_payload else " with a different payload."),
+                headers=[("X-Amz-Durable-Execution-Arn", existing[1])] if same_payload else [],
+            )
+        arn = (
+            f"{self.function_arn(record.function, version)}"
+            f"/durable-execution/{name}/{uuid.uuid4().hex}"
+        )
+        self._durable[(record.function, name)] = (digest, arn)
+        return [("X-Amz-Durable-Execution-Arn", arn)]
 
     # -- running handlers ---------------------------------------------------------------------
 
