@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from temporal_lambda import LambdaInvokeResult
-from temporal_lambda.workflow import default_retry_policy, invoke_lambda
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+
+from temporal_lambda import LambdaInvokeResult
+from temporal_lambda.workflow import default_retry_policy, invoke_lambda
 
 
 @dataclass

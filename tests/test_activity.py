@@ -12,12 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from botocore.credentials import Credentials
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
 from temporal_lambda import LambdaInvokeRequest
 from temporal_lambda._activity import LambdaActivities, attempt_budget, heartbeat_interval
 from temporal_lambda._client import LambdaClient
 from temporal_lambda._keys import derive_idempotency_key
-from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

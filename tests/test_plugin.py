@@ -1,7 +1,8 @@
 from botocore.credentials import Credentials
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
 from temporal_lambda import LambdaPlugin
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 
 def make_plugin() -> LambdaPlugin:

@@ -6,6 +6,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+
 from temporal_lambda._errors import LambdaFunctionError, LambdaServiceError, LambdaValidationError
 from temporal_lambda._protocol import (
     MAX_CLIENT_CONTEXT,

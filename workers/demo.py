@@ -46,12 +46,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from temporal_lambda import LambdaPlugin
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 import functions
 from functions import handlers as fn_state
+from temporal_lambda import LambdaPlugin
 from workflows import (
     ALL_WORKFLOWS,
     FanOutInput,
@@ -167,8 +167,9 @@ def child_stdout_to_devnull() -> Iterator[None]:
 @asynccontextmanager
 async def local_target() -> AsyncIterator[Target]:
     import botocore.credentials
-    from temporal_lambda.testing import LocalLambda
     from temporalio.testing import WorkflowEnvironment
+
+    from temporal_lambda.testing import LocalLambda
 
     fn_state.reset()
     async with AsyncExitStack() as stack:

@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from temporal_lambda import LambdaPlugin
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
+from temporal_lambda import LambdaPlugin
 from workflows import ALL_WORKFLOWS
 
 DEFAULT_TASK_QUEUE = "lambda"

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from temporal_lambda.workflow import invoke_lambda
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from temporal_lambda.workflow import invoke_lambda
 
 BUSINESS_ERRORS = ("PaymentDeclined", "ShippingUnavailable")
 """Function error types that mean "no", not "try again"."""

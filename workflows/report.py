@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from temporal_lambda.workflow import invoke_lambda
 from temporalio import workflow
+
+from temporal_lambda.workflow import invoke_lambda
 
 
 @dataclass
