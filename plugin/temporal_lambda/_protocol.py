@@ -302,13 +302,26 @@ def _validate_function_name(name: object) -> str | None:
             field="function_name",
         )
     bare = match.group("name")
+    if bare.strip(".") == "":
+        # "." and ".." match the model's pattern but are path segments: an HTTP client
+        # would resolve them and send the call to another URL.
+        raise LambdaValidationError(
+            f"function name {bare!r} is not a function name", field="function_name"
+        )
     if len(bare) > MAX_BARE_FUNCTION_NAME:
         raise LambdaValidationError(
             f"function name part is {len(bare)} characters; a function name is at most "
             f"{MAX_BARE_FUNCTION_NAME} characters",
             field="function_name",
         )
-    return match.group("qualifier")
+    qualifier: str | None = match.group("qualifier")
+    if qualifier is not None and len(qualifier) > MAX_QUALIFIER:
+        raise LambdaValidationError(
+            f"qualifier in the function name is {len(qualifier)} characters; "
+            f"a qualifier is at most {MAX_QUALIFIER} characters",
+            field="function_name",
+        )
+    return qualifier
 
 
 def _validate_qualifier(qualifier: object, name_qualifier: str | None) -> str:
@@ -382,7 +395,7 @@ def _encode_client_context(context: object, key: str | None, key_field: str | No
             merged["custom"] = {**custom, key_field: key}
     try:
         raw = _dumps(merged)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise LambdaValidationError(
             f"client context is not JSON-serialisable: {type(exc).__name__}",
             field="client_context",
@@ -565,7 +578,7 @@ def _encode_payload(payload: Any) -> bytes:
         return b""
     try:
         return _dumps(payload)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise LambdaValidationError(
             f"payload is not JSON-serialisable: {type(exc).__name__}", field="payload"
         ) from None
