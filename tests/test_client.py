@@ -14,15 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
+import aiohttp
 import botocore.credentials
 import botocore.handlers
 import botocore.session
 import httpx
 import pytest
+
 from temporal_lambda._client import (
     HttpSettings,
     LambdaClient,
     RawResponse,
+    _AiohttpTransport,
     _make_transport,
     _socket_options,
 )
@@ -481,12 +484,21 @@ async def test_socket_options_and_transport_settings() -> None:
     options = _socket_options(http)
     assert (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1) in options
     transport = _make_transport(http)
-    pool = transport._pool
-    assert pool._retries == 0
-    assert pool._socket_options == options
-    assert pool._max_connections == 1000
-    assert pool._max_keepalive_connections == 100
-    assert pool._keepalive_expiry == 30.0
+    assert isinstance(transport, _AiohttpTransport)
+    session = transport._get_session()
+    connector = session.connector
+    assert isinstance(connector, aiohttp.TCPConnector)
+    assert connector.limit == 10_000
+    assert connector.limit_per_host == 0
+    assert connector._keepalive_timeout == 30.0
+    assert session.auto_decompress is False
+    assert session.trust_env is False
+    sock = transport._socket((socket.AF_INET, socket.SOCK_STREAM, 0, "", ("127.0.0.1", 0)))
+    try:
+        for level, option, value in options:
+            assert sock.getsockopt(level, option) == value
+    finally:
+        sock.close()
     await transport.aclose()
 
 
@@ -499,7 +511,7 @@ def test_keepalive_idle_must_be_at_most_60(idle: int) -> None:
 class SockoptCapture(httpx.AsyncBaseTransport):
     """Wrap the real transport and read the keepalive options of the socket it used."""
 
-    def __init__(self, inner: httpx.AsyncHTTPTransport) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.options: dict[str, int] = {}
 
