@@ -1,0 +1,1 @@
+"""Benchmark suite: ``python -m benchmarks`` (full) or ``python -m benchmarks --quick`` (CI)."""

@@ -1,0 +1,578 @@
+"""Run the benchmark suite: ``python -m benchmarks`` (full, < 10 min) or ``--quick`` (CI, < 60 s).
+
+Every figure is measured in this one run, on one machine, against the same emulator process
+(``benchmarks._emulator``: LocalLambda's app under uvicorn + httptools + uvloop, signatures not
+verified, see the README for why) over loopback. Each client peer runs in its own process, so
+"CPU ms per call" is the client process's own CPU time, never the emulator's.
+
+Prints markdown tables and writes ``benchmarks/results.json``. ``--quick`` exits 1 when this
+client's throughput at concurrency 64 is below 0.8x aiobotocore's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+RESULTS = Path(__file__).resolve().parent / "results.json"
+QUICK_RATIO = 0.8
+WORKFLOW_QUEUE = "bench-workflows"
+
+
+def log(message: str) -> None:
+    """Progress on stderr (the tables go to stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    """Return a free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def machine() -> dict[str, Any]:
+    """Describe the machine the run is on."""
+    lscpu = ""
+    with contextlib.suppress(Exception):
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    model = next(
+        (line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line),
+        platform.processor(),
+    )
+    versions = {}
+    for name in ("httpx", "aiohttp", "botocore", "aiobotocore", "boto3", "temporalio", "uvicorn"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+
+            versions[name] = version(name)
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+@contextlib.contextmanager
+def emulator(*, auth: bool = False) -> Iterator[tuple[str, psutil.Process]]:
+    """Run the benchmark emulator in its own process; yield its URL and process."""
+    port = free_port()
+    cmd = [PY, "-m", "benchmarks._emulator", "--port", str(port), "--http", "httptools"]
+    cmd += ["--uvloop"] + (["--auth"] if auth else [])
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("emulator did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def run_peer(
+    peer: str,
+    endpoint: str,
+    emu: psutil.Process,
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float = 1.0,
+    extra: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run one client peer in its own process; add the emulator's CPU use meanwhile."""
+    cmd = [PY, "-m", "benchmarks._peers", peer, "--endpoint", endpoint]
+    cmd += ["--concurrency", str(concurrency), "--seconds", str(seconds)]
+    cmd += ["--warmup", str(warmup)] + (extra or [])
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    time.sleep(warmup + 1.0)  # imports + warm-up: sample the emulator over the measured window
+    cpu0, t0 = sum(emu.cpu_times()[:2]), time.monotonic()
+    out, _ = proc.communicate(timeout=seconds + warmup + 120)
+    emu_cpu = (sum(emu.cpu_times()[:2]) - cpu0) / max(1e-9, time.monotonic() - t0)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{peer} failed: {out}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["emulator_cpu_utilisation"] = round(emu_cpu, 2)
+    log(
+        f"  {result['peer']:<24} c={concurrency:<4} {result['calls_per_s']:>8} calls/s "
+        f"{result['cpu_ms_per_call']} ms CPU/call, emulator {emu_cpu:.2f} CPU, "
+        f"errors {result['errors']}"
+    )
+    return result
+
+
+# -- 1. client throughput ------------------------------------------------------------------
+
+
+def client_throughput(quick: bool) -> dict[str, Any]:
+    """Calls/s and client CPU per call for every peer at concurrency 1, 64 and 512."""
+    rows: list[dict[str, Any]] = []
+    levels = [64] if quick else [1, 64, 512]
+    peers = (
+        ["ours", "aiobotocore"]
+        if quick
+        else ["raw-aiohttp", "ours", "aiobotocore", "boto3-threads"]
+    )
+    seconds = 4.0 if quick else 3.0
+    with emulator() as (endpoint, emu):
+        for concurrency in levels:
+            for peer in peers:
+                rows.append(
+                    run_peer(
+                        peer,
+                        endpoint,
+                        emu,
+                        concurrency=concurrency,
+                        seconds=seconds,
+                        warmup=2.0 if concurrency >= 512 else 1.0,
+                    )
+                )
+        if not quick:
+            # Before/after of the transport choice, and uvloop, at c=64.
+            rows.append(
+                run_peer(
+                    "ours",
+                    endpoint,
+                    emu,
+                    concurrency=64,
+                    seconds=3.0,
+                    extra=["--transport", "httpx-default"],
+                )
+            )
+            rows.append(
+                run_peer(
+                    "ours",
+                    endpoint,
+                    emu,
+                    concurrency=64,
+                    seconds=3.0,
+                    extra=["--transport", "httpx-aiohttp"],
+                )
+            )
+            rows.append(run_peer("raw-httpx", endpoint, emu, concurrency=64, seconds=3.0))
+            rows.append(
+                run_peer("ours", endpoint, emu, concurrency=64, seconds=3.0, extra=["--uvloop"])
+            )
+            rows.append(
+                run_peer(
+                    "aiobotocore", endpoint, emu, concurrency=64, seconds=3.0, extra=["--uvloop"]
+                )
+            )
+    if not quick:
+        # The same client against an emulator that verifies every SigV4 signature.
+        with emulator(auth=True) as (endpoint, emu):
+            row = run_peer("ours", endpoint, emu, concurrency=64, seconds=3.0)
+            row["peer"] = "ours (emulator verifies SigV4)"
+            rows.append(row)
+    return {"rows": rows}
+
+
+# -- 2, 3. through Temporal ----------------------------------------------------------------
+
+
+class Worker:
+    """A worker process (``benchmarks._worker``)."""
+
+    def __init__(
+        self, mode: str, target: str, endpoint: str, max_concurrent: int, task_queue: str = ""
+    ) -> None:
+        self.task_queue = task_queue or f"bench-{mode}-{uuid.uuid4().hex[:8]}"
+        cmd = [PY, "-m", "benchmarks._worker", "--mode", mode, "--target", target]
+        cmd += ["--task-queue", self.task_queue, "--endpoint", endpoint]
+        cmd += ["--max-concurrent", str(max_concurrent)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"worker {mode} did not start: {line!r}")
+        self.ps = psutil.Process(self.proc.pid)
+
+    def rss(self) -> int:
+        """Resident set size of the worker process, bytes."""
+        return int(self.ps.memory_info().rss)
+
+    def connections_to(self, port: int) -> int:
+        """Established TCP connections from the worker to ``port``."""
+        return sum(
+            1
+            for c in self.ps.net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+        )
+
+    def stop(self) -> None:
+        """Stop the worker."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def run_workflows(
+    client: Any, mode: str, task_queue: str, count: int, seconds: float, window: int
+) -> tuple[float, list[str]]:
+    """Run ``count`` workflows, at most ``window`` in flight; return seconds and failures."""
+    from benchmarks._workflows import WORKFLOWS
+
+    workflow = WORKFLOWS[mode]
+    gate = asyncio.Semaphore(window)
+    failures: list[str] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            try:
+                await client.execute_workflow(
+                    workflow.run,  # type: ignore[attr-defined]
+                    {"seconds": seconds, "queue": task_queue},
+                    id=f"{task_queue}-{i}",
+                    task_queue=WORKFLOW_QUEUE,
+                )
+            except Exception as exc:
+                cause = exc
+                while cause.__cause__ is not None:
+                    cause = cause.__cause__
+                failures.append(f"{type(cause).__name__}: {cause}"[:200])
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return time.perf_counter() - t0, failures
+
+
+async def through_temporal(
+    quick: bool, held_steps: list[int], boto3_steps: list[int], hold: float
+) -> Any:
+    """End-to-end throughput (2) and held 60-second calls (3), on one dev server."""
+    from temporalio.client import Client
+    from temporalio.testing import WorkflowEnvironment
+
+    from benchmarks._emulator import raise_nofile
+
+    raise_nofile()
+    temporal = ROOT / ".venv" / "bin" / "temporal"
+    out: dict[str, Any] = {"e2e": [], "held": []}
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal) if temporal.exists() else None,
+        ui=False,
+        dev_server_log_level="error",
+    )
+    try:
+        target = env.client.service_client.config.target_host
+        client = await Client.connect(target)
+        workflow_worker = Worker("workflows", target, "-", 0, task_queue=WORKFLOW_QUEUE)
+        with emulator() as (endpoint, _emu), contextlib.ExitStack() as stack:
+            stack.callback(workflow_worker.stop)
+            port = int(endpoint.rsplit(":", 1)[1])
+            count = 300 if quick else 500
+            for mode in ("noop", "ours", "ours-nostore"):
+                worker = Worker(mode, target, endpoint, 1000)
+                try:
+                    await run_workflows(client, mode, worker.task_queue, 50, 0, 50)  # warm-up
+                    cpu0 = sum(worker.ps.cpu_times()[:2])
+                    elapsed, failures = await run_workflows(
+                        client, mode, worker.task_queue, count, 0, 200
+                    )
+                    cpu = sum(worker.ps.cpu_times()[:2]) - cpu0
+                finally:
+                    worker.stop()
+                row = {
+                    "mode": mode,
+                    "workflows": count,
+                    "seconds": round(elapsed, 2),
+                    "workflows_per_s": round(count / elapsed, 1),
+                    "worker_cpu_ms_per_workflow": round(1000 * cpu / count, 2),
+                    "failures": len(failures),
+                    "first_failure": failures[0] if failures else "",
+                }
+                log(f"  e2e {mode}: {row}")
+                out["e2e"].append(row)
+            for mode, steps in (("ours", held_steps), ("boto3", boto3_steps)):
+                for n in steps:
+                    out["held"].append(await held(client, mode, n, target, endpoint, port, hold))
+    finally:
+        await env.shutdown()
+    return out
+
+
+async def held(
+    client: Any, mode: str, n: int, target: str, endpoint: str, port: int, hold: float = 60.0
+) -> dict[str, Any]:
+    """N concurrent 60-second invocations on one worker, heartbeat timeout 10 s, one attempt."""
+    log(f"  held: {mode} N={n} ...")
+    worker = Worker(mode, target, endpoint, n + 50)
+    try:
+        await run_workflows(client, mode, worker.task_queue, 20, 0, 20)  # warm-up
+        baseline = worker.rss()
+        cpu0 = sum(worker.ps.cpu_times()[:2])
+        task = asyncio.create_task(run_workflows(client, mode, worker.task_queue, n, hold, n))
+        peak_rss, peak_conns, t0 = baseline, 0, time.monotonic()
+        while not task.done():
+            await asyncio.sleep(2.0)
+            if time.monotonic() - t0 < hold - 2:
+                conns = await asyncio.to_thread(worker.connections_to, port)
+                if conns >= peak_conns:
+                    peak_conns = conns
+                    peak_rss = max(peak_rss, worker.rss())
+        elapsed, failures = await task
+        cpu = sum(worker.ps.cpu_times()[:2]) - cpu0
+    finally:
+        worker.stop()
+    heartbeat_timeouts = sum("heartbeat" in f.lower() for f in failures)
+    row = {
+        "mode": mode,
+        "n": n,
+        "completed": n - len(failures),
+        "failures": len(failures),
+        "heartbeat_timeouts": heartbeat_timeouts,
+        "first_failure": failures[0] if failures else "",
+        "peak_in_flight_connections": peak_conns,
+        "seconds": round(elapsed, 1),
+        "rss_baseline_mb": round(baseline / 2**20, 1),
+        "rss_peak_mb": round(peak_rss / 2**20, 1),
+        "rss_kb_per_held_call": round((peak_rss - baseline) / 1024 / n, 1),
+        "worker_cpu_s": round(cpu, 1),
+    }
+    log(f"  held: {row}")
+    return row
+
+
+# -- 4. big payloads -----------------------------------------------------------------------
+
+
+def big_payloads() -> list[dict[str, Any]]:
+    """One 5 MB request with a 5 MB response: seconds per call, peak extra RSS."""
+    rows = []
+    with emulator() as (endpoint, _emu):
+        for peer in ("raw-aiohttp", "ours", "aiobotocore", "boto3-threads"):
+            cmd = [PY, "-m", "benchmarks._peers", peer, "--endpoint", endpoint]
+            cmd += ["--big", "3", "--payload-bytes", str(5 * 1024 * 1024)]
+            out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            log(f"  big: {row}")
+            rows.append(row)
+    return rows
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def find(rows: list[dict[str, Any]], peer: str, concurrency: int) -> dict[str, Any] | None:
+    """The row of ``peer`` (exact name, default event loop) at ``concurrency``."""
+    for row in rows:
+        if row["peer"] == peer and row["concurrency"] == concurrency and not row["uvloop"]:
+            return row
+    return None
+
+
+def report(results: dict[str, Any]) -> str:
+    """Render the results as markdown."""
+    m = results["machine"]
+    parts = [
+        f"Machine: {m['cpus']} CPU ({m['cpu_model']}), {m['memory_gb']} GB, "
+        f"Python {m['python']}, {m['platform']}; {m['date']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "",
+        "### 1. Client throughput (emulator in its own process, loopback, 64-byte JSON payload)",
+        "",
+    ]
+    rows = results.get("client", {}).get("rows", [])
+    body = []
+    for row in rows:
+        ours = find(rows, "ours", row["concurrency"])
+        abc = find(rows, "aiobotocore", row["concurrency"])
+        ratio = ""
+        if abc and row["calls_per_s"] and abc["calls_per_s"]:
+            ratio = f"{row['calls_per_s'] / abc['calls_per_s']:.2f}x"
+        del ours
+        body.append(
+            [
+                row["peer"] + (" +uvloop" if row["uvloop"] else ""),
+                row["concurrency"],
+                f"{row['calls_per_s']:,.0f}",
+                ratio,
+                row["cpu_ms_per_call"],
+                row["emulator_cpu_utilisation"],
+                row["errors"],
+            ]
+        )
+    parts.append(
+        table(
+            [
+                "client",
+                "concurrency",
+                "calls/s",
+                "vs aiobotocore",
+                "client CPU ms/call",
+                "emulator CPU (cores)",
+                "errors",
+            ],
+            body,
+        )
+    )
+    if "temporal" in results:
+        e2e = results["temporal"]["e2e"]
+        floor = next((r for r in e2e if r["mode"] == "noop"), None)
+        parts += ["", "### 2. End-to-end: workflows -> activity, one worker, dev server", ""]
+        parts.append(
+            table(
+                [
+                    "activity",
+                    "workflows",
+                    "workflows/s",
+                    "vs no-op floor",
+                    "worker CPU ms/workflow",
+                    "failures",
+                ],
+                [
+                    [
+                        {
+                            "ours": "invoke_lambda (default SQLite idempotency store)",
+                            "ours-nostore": "invoke_lambda (idempotency_store=None)",
+                            "noop": "no-op activity (floor)",
+                        }[r["mode"]],
+                        r["workflows"],
+                        r["workflows_per_s"],
+                        f"{r['workflows_per_s'] / floor['workflows_per_s']:.2f}x" if floor else "",
+                        r["worker_cpu_ms_per_workflow"],
+                        r["failures"],
+                    ]
+                    for r in e2e
+                ],
+            )
+        )
+        parts += [
+            "",
+            "### 3. Held 60 s synchronous calls on one worker (heartbeat_timeout=10s, one attempt)",
+            "",
+        ]
+        parts.append(
+            table(
+                [
+                    "activity",
+                    "N",
+                    "completed",
+                    "failures",
+                    "heartbeat timeouts",
+                    "peak in-flight conns",
+                    "RSS baseline MB",
+                    "RSS peak MB",
+                    "RSS KB/held call",
+                    "wall s",
+                ],
+                [
+                    [
+                        "invoke_lambda" if r["mode"] == "ours" else "boto3 in threads",
+                        r["n"],
+                        r["completed"],
+                        r["failures"],
+                        r["heartbeat_timeouts"],
+                        r["peak_in_flight_connections"],
+                        r["rss_baseline_mb"],
+                        r["rss_peak_mb"],
+                        r["rss_kb_per_held_call"],
+                        r["seconds"],
+                    ]
+                    for r in results["temporal"]["held"]
+                ],
+            )
+        )
+    if "big" in results:
+        parts += ["", "### 4. 5 MiB request + 5 MiB response, one call at a time", ""]
+        parts.append(
+            table(
+                ["client", "s/call", "peak extra RSS MB", "x payload"],
+                [
+                    [
+                        r["peer"],
+                        r["seconds_per_call"],
+                        r["peak_extra_rss_mb"],
+                        r["peak_extra_rss_x_payload"],
+                    ]
+                    for r in results["big"]
+                ],
+            )
+        )
+    return "\n".join(parts)
+
+
+def main() -> None:
+    """Run the suite."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="CI check: c=64, ours vs aiobotocore")
+    parser.add_argument("--held", default="1000,2000,3000", help="held-call steps (ours)")
+    parser.add_argument("--held-boto3", default="1000", help="held-call steps (boto3 threads)")
+    parser.add_argument("--hold-seconds", type=float, default=60.0)
+    parser.add_argument("--skip", default="", help="comma list of: client,temporal,big")
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    started = time.monotonic()
+    skip = set(filter(None, args.skip.split(",")))
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    if "client" not in skip:
+        log("1. client throughput")
+        results["client"] = client_throughput(args.quick)
+    if not args.quick:
+        if "temporal" not in skip:
+            log("2-3. end-to-end and held calls")
+            steps = [int(s) for s in args.held.split(",") if s]
+            boto3_steps = [int(s) for s in args.held_boto3.split(",") if s]
+            results["temporal"] = asyncio.run(
+                through_temporal(False, steps, boto3_steps, args.hold_seconds)
+            )
+        if "big" not in skip:
+            log("4. big payloads")
+            results["big"] = big_payloads()
+    results["suite_seconds"] = round(time.monotonic() - started, 1)
+    print(report(results))
+    print(f"\nsuite time: {results['suite_seconds']} s")
+    if not args.quick or args.output != str(RESULTS):
+        Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    if args.quick:
+        rows = results["client"]["rows"]
+        ours, abc = find(rows, "ours", 64), find(rows, "aiobotocore", 64)
+        assert ours is not None and abc is not None
+        ratio = ours["calls_per_s"] / abc["calls_per_s"]
+        errors = ours["errors"] + abc["errors"]
+        verdict = "OK" if ratio >= QUICK_RATIO and errors == 0 else "FAIL"
+        print(
+            f"\nquick check: ours/aiobotocore at c=64 = {ratio:.2f} "
+            f"(minimum {QUICK_RATIO}), errors {errors}: {verdict}"
+        )
+        sys.exit(0 if verdict == "OK" else 1)
+
+
+if __name__ == "__main__":
+    main()
