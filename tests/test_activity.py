@@ -170,6 +170,21 @@ async def test_heartbeats_while_waiting_without_payload() -> None:
     assert "s3" not in json.dumps(beats)
 
 
+async def test_quick_call_sends_no_heartbeat() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.2)
+        return httpx.Response(200, json=1)
+
+    env = make_env(heartbeat_timeout=timedelta(seconds=30))
+    beats: list[Any] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    result = await env.run(make_activities(handler).invoke, LambdaInvokeRequest("fn"))
+    assert result.payload == 1
+    assert beats == [], "a call answered within FIRST_HEARTBEAT_DELAY costs no heartbeat"
+    await asyncio.sleep(1.2)
+    assert beats == [], "the heartbeat timer stops with the call"
+
+
 async def test_cancellation_aborts_the_request() -> None:
     started = asyncio.Event()
     finished: list[str] = []

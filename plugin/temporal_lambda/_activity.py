@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +31,9 @@ MAX_HEARTBEAT_INTERVAL = 10.0
 """Heartbeat at least this often (seconds), so cancellation reaches a long call promptly."""
 DEADLINE_MARGIN = 0.5
 """Give up reading this long (seconds) before the attempt's deadline, to report it ourselves."""
+FIRST_HEARTBEAT_DELAY = 1.0
+"""Seconds before the first heartbeat (less when the interval is shorter): calls that answer
+sooner send no heartbeat at all."""
 MIN_READ_TIMEOUT = 1.0
 """Never use a read timeout shorter than this (seconds)."""
 DEFAULT_LEASE_SECONDS = 16 * 60.0
@@ -117,8 +116,7 @@ class LambdaActivities:
         )
         try:
             request = _with_durable_name(request, key)
-            call = prepare_call(request, key)
-            attempt = _Attempt(info, request, call, key, started)
+            attempt = _Attempt(info, request, prepare_call(request, key), key, started)
             if self._store is None:
                 return await self._send(attempt)
             return await self._send_once(self._store, attempt)
@@ -141,7 +139,7 @@ class LambdaActivities:
         )
         if outcome.kind == "completed" and outcome.result is not None:
             activity.logger.info(
-                "Lambda %s: returning the stored result", attempt.call.function_name
+                "Lambda %s: returning the stored result", attempt.request.function_name
             )
             return _result_from_bytes(outcome.result)
         if outcome.kind == "in_progress":
@@ -177,7 +175,7 @@ class LambdaActivities:
             activity.logger.warning(
                 "Lambda %s succeeded but its result could not be stored (%s); "
                 "returning it to Temporal, which records it",
-                attempt.call.function_name,
+                attempt.request.function_name,
                 err,
             )
         return result
@@ -189,10 +187,10 @@ class LambdaActivities:
         if budget is not None:
             remaining = budget - (time.monotonic() - attempt.started) - DEADLINE_MARGIN
             read_timeout = max(MIN_READ_TIMEOUT, remaining)
-        async with _heartbeating(
-            attempt.info, attempt.call.function_name, attempt.key, attempt.started
+        with _Heartbeating(
+            attempt.info, attempt.request.function_name, attempt.key, attempt.started
         ):
-            raw = await self._client.send(attempt.call, read_timeout=read_timeout)
+            raw = await self._client.send(attempt.take_call(), read_timeout=read_timeout)
         try:
             return parse_response(
                 attempt.request, attempt.key, raw.status_code, raw.headers, raw.body
@@ -212,15 +210,35 @@ class LambdaActivities:
             raise
 
 
-@dataclass(frozen=True)
 class _Attempt:
     """What one attempt works with."""
 
-    info: activity.Info
-    request: LambdaInvokeRequest
-    call: PreparedCall
-    key: str
-    started: float
+    __slots__ = ("_call", "info", "key", "request", "started")
+
+    def __init__(
+        self,
+        info: activity.Info,
+        request: LambdaInvokeRequest,
+        call: PreparedCall,
+        key: str,
+        started: float,
+    ) -> None:
+        self.info = info
+        self.request = request
+        self._call: PreparedCall | None = call
+        self.key = key
+        self.started = started
+
+    def take_call(self) -> PreparedCall:
+        """Hand over the prepared call, to be sent once.
+
+        Nothing here keeps it afterwards, so the encoded body (up to 6 MB) is freed as soon
+        as it is sent, before the answer is parsed.
+        """
+        call, self._call = self._call, None
+        if call is None:
+            raise RuntimeError("the call of this attempt was already sent")
+        return call
 
 
 def _with_durable_name(request: LambdaInvokeRequest, key: str) -> LambdaInvokeRequest:
@@ -272,35 +290,50 @@ async def _release(store: IdempotencyStore, key: str, owner: str) -> None:
         activity.logger.warning("could not release idempotency record %s: %s", key, err)
 
 
-@asynccontextmanager
-async def _heartbeating(
-    info: activity.Info, function_name: str, key: str, started: float
-) -> AsyncIterator[None]:
-    """Heartbeat in the background until the block ends.
+class _Heartbeating:
+    """Heartbeat from the event loop's timers until the block ends.
+
+    The first heartbeat goes out :data:`FIRST_HEARTBEAT_DELAY` seconds (at most one interval)
+    after the call starts, then one every interval: a call that answers sooner sends none,
+    and costs neither a task nor a heartbeat RPC. That is still well inside the heartbeat
+    timeout (an interval is at most a third of it).
 
     Heartbeats carry what the attempt is doing, never the payload. They are also how the
     server's cancellation reaches this attempt: the SDK then cancels the awaiting task,
     and with it the HTTP request.
     """
-    interval = heartbeat_interval(info.heartbeat_timeout)
 
-    async def beat() -> None:
-        while True:
-            activity.heartbeat(
-                {
-                    "phase": "waiting for Lambda",
-                    "function": function_name,
-                    "attempt": info.attempt,
-                    "elapsed_seconds": round(time.monotonic() - started, 1),
-                    "idempotency_key": key,
-                }
-            )
-            await asyncio.sleep(interval)
+    __slots__ = ("_details", "_handle", "_interval", "_loop", "_started")
 
-    task = asyncio.create_task(beat(), name=f"heartbeat {function_name}")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    def __init__(self, info: activity.Info, function_name: str, key: str, started: float) -> None:
+        self._interval = heartbeat_interval(info.heartbeat_timeout)
+        self._started = started
+        self._details: dict[str, Any] = {
+            "phase": "waiting for Lambda",
+            "function": function_name,
+            "attempt": info.attempt,
+            "elapsed_seconds": 0.0,
+            "idempotency_key": key,
+        }
+        self._loop = asyncio.get_running_loop()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> None:
+        # The timer callback runs in a copy of this (the activity's) context.
+        self._handle = self._loop.call_later(min(self._interval, FIRST_HEARTBEAT_DELAY), self._beat)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _beat(self) -> None:
+        if self._handle is None:
+            return
+        self._handle = self._loop.call_later(self._interval, self._beat)
+        details = dict(self._details)
+        details["elapsed_seconds"] = round(time.monotonic() - self._started, 1)
+        try:
+            activity.heartbeat(details)
+        except Exception as exc:  # a failed heartbeat must not stop the next ones
+            activity.logger.warning("heartbeat failed: %s", exc)

@@ -34,6 +34,8 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import aiohttp
+import aiohttp.abc
+import aiohttp.payload
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
@@ -186,6 +188,34 @@ def _map_aiohttp_error(exc: Exception, request: httpx.Request) -> httpx.Transpor
     return mapped(message, request=request)
 
 
+_SPENT_STREAM = httpx.ByteStream(b"")
+"""Put in place of a read response's stream, to free the response at once."""
+_SEND_CHUNK = 256 * 1024
+"""Bodies larger than this are written in slices of this size (see :class:`_SlicedBody`)."""
+
+
+class _SlicedBody(aiohttp.payload.BytesPayload):
+    """A large request body, written as zero-copy slices with a drain between them.
+
+    Handed the whole body, asyncio's socket transport (before Python 3.12) copies what the
+    socket does not take at once into its own buffer, twice (a ``bytes`` slice, then the
+    buffer): for a 5 MB body that is up to 10 MB more. Slices of a ``memoryview`` cost
+    nothing, and the writer waits for the buffer to drain between them.
+    """
+
+    async def write_with_length(
+        self, writer: aiohttp.abc.AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        view = memoryview(self._value)
+        if content_length is not None:
+            view = view[:content_length]
+        for start in range(0, len(view), _SEND_CHUNK):
+            await writer.write(view[start : start + _SEND_CHUNK])
+
+    async def write(self, writer: aiohttp.abc.AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+
 class _AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport over one aiohttp connection pool: HTTP/1.1, keepalive, no retries.
 
@@ -246,7 +276,13 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method,
                 yarl.URL(str(request.url), encoded=True),
                 headers=headers,
-                data=content if content else None,
+                data=(
+                    None
+                    if not content
+                    else _SlicedBody(content)
+                    if len(content) > _SEND_CHUNK
+                    else content
+                ),
                 allow_redirects=False,
                 compress=None,
                 timeout=client_timeout,
@@ -492,11 +528,16 @@ class LambdaClient:
             response = await self._client.send(request, auth=auth)
         except httpx.RequestError as exc:
             raise _translate(exc, f"{call.method} {self._endpoint}{call.path}") from exc
-        return RawResponse(
+        raw = RawResponse(
             status_code=response.status_code,
             headers={name.lower(): value for name, value in response.headers.items()},
             body=response.content,
         )
+        # httpx leaves the response in a reference cycle with its (read) stream, and with it
+        # the request: both bodies would wait for the cyclic garbage collector, which counts
+        # objects, not bytes (a 5 MB round trip left 10 MB behind per call). Break it.
+        response.stream = _SPENT_STREAM
+        return raw
 
     async def aclose(self) -> None:
         """Close the pooled connections; a later :meth:`send` opens a new pool."""
