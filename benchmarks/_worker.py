@@ -64,7 +64,8 @@ def make_boto3_activity(endpoint: str, threads: int) -> object:
         beater.start()
         try:
             response = client.invoke(
-                FunctionName="sleep", Payload=json.dumps({"seconds": seconds}).encode()
+                FunctionName="sleep",
+                Payload=json.dumps({"seconds": seconds, "barrier": True}).encode(),
             )
             return float(json.loads(response["Payload"].read())["slept"])
         finally:
@@ -88,8 +89,21 @@ async def main() -> None:
     activities: list[object] = []
     workflows: list[type] = []
     executor = None
+    runner: dict[str, object] = {}
     if args.mode == "workflows":
         workflows = list(set(WORKFLOWS.values()))
+        # A workflow-only worker has no LambdaPlugin, so pass the package through the
+        # sandbox ourselves, as the plugin does. Without it, ``temporal_lambda._types`` is not
+        # in the sandbox's ``sys.modules`` and decoding ``LambdaInvokeResult`` (annotations
+        # are strings under ``from __future__ import annotations``) fails in
+        # ``typing.get_type_hints`` with ``NameError: name 'Any' is not defined``.
+        from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+        from temporal_lambda._plugin import PASSTHROUGH_MODULES
+
+        runner["workflow_runner"] = SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        )
     elif args.mode == "noop":
         activities.append(noop_activity)
     elif args.mode.startswith("ours"):
@@ -118,6 +132,7 @@ async def main() -> None:
         max_concurrent_activity_task_polls=20,
         max_concurrent_workflow_task_polls=10,
         max_concurrent_workflow_tasks=200,
+        **runner,  # type: ignore[arg-type]
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

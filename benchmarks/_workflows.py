@@ -26,7 +26,7 @@ class LambdaCall:
         seconds = float(args["seconds"])
         result = await invoke_lambda(
             "sleep",
-            {"seconds": seconds},
+            {"seconds": seconds, "barrier": True},
             task_queue=args["queue"],
             heartbeat_timeout=HEARTBEAT,
             start_to_close_timeout=timedelta(seconds=seconds + 60),

@@ -16,10 +16,28 @@ async def noop(event: Any, context: Any) -> Any:
     return {"ok": True}
 
 
+_released = asyncio.Event()
+_released.set()
+
+
 async def sleep(event: Any, context: Any) -> Any:
-    """Sleep ``event["seconds"]`` seconds, then answer."""
+    """Sleep ``event["seconds"]`` seconds, then, with ``"barrier": true``, until released."""
     await asyncio.sleep(float(event.get("seconds", 60)))
+    if event.get("barrier"):
+        await _released.wait()
     return {"slept": event.get("seconds", 60)}
 
 
-HANDLERS = {"echo": echo, "noop": noop, "sleep": sleep}
+async def arm(event: Any, context: Any) -> Any:
+    """Hold every ``barrier`` call after its sleep until :func:`release` is invoked."""
+    _released.clear()
+    return {"armed": True}
+
+
+async def release(event: Any, context: Any) -> Any:
+    """Let the held ``barrier`` calls answer."""
+    _released.set()
+    return {"released": True}
+
+
+HANDLERS = {"echo": echo, "noop": noop, "sleep": sleep, "arm": arm, "release": release}
