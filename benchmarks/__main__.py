@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -274,18 +274,27 @@ async def run_workflows(
     return time.perf_counter() - t0, failures
 
 
-async def through_temporal(
-    quick: bool, held_steps: list[int], boto3_steps: list[int], hold: float
-) -> Any:
-    """End-to-end throughput (2) and held 60-second calls (3), on one dev server."""
+def cpu_seconds(proc: psutil.Process | None) -> float:
+    """User + system CPU seconds of ``proc`` (0 when unknown or gone)."""
+    if proc is None:
+        return 0.0
+    with contextlib.suppress(psutil.Error):
+        return float(sum(proc.cpu_times()[:2]))
+    return 0.0
+
+
+@contextlib.asynccontextmanager
+async def dev_server() -> AsyncIterator[tuple[str, Any, psutil.Process | None, Worker]]:
+    """A fresh dev server with the benchmark's workflow worker; yield target, client, both.
+
+    Every measurement gets its own server: one server slows down as it accumulates
+    histories (on 2 cores, the same no-op run went from 52 to 33 workflows/s within a
+    minute), which would favour whichever mode ran first.
+    """
     from temporalio.client import Client
     from temporalio.testing import WorkflowEnvironment
 
-    from benchmarks._emulator import raise_nofile
-
-    raise_nofile()
     temporal = ROOT / ".venv" / "bin" / "temporal"
-    out: dict[str, Any] = {"e2e": [], "held": []}
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal) if temporal.exists() else None,
         ui=False,
@@ -296,48 +305,82 @@ async def through_temporal(
     try:
         target = env.client.service_client.config.target_host
         client = await Client.connect(target)
+        server = next(
+            (p for p in psutil.Process().children(recursive=True) if "temporal" in p.name()),
+            None,
+        )
         workflow_worker = Worker("workflows", target, "-", 0, task_queue=WORKFLOW_QUEUE)
-        with emulator() as (endpoint, _emu), contextlib.ExitStack() as stack:
-            stack.callback(workflow_worker.stop)
-            port = int(endpoint.rsplit(":", 1)[1])
-            # Modes interleaved, twice: the dev server (the bottleneck on 2 cores) warms up
-            # and drifts, and every mode should see the same server.
-            count, reps = 300, 2
-            totals: dict[str, list[Any]] = {}
-            for _rep in range(reps):
-                for mode in ("noop", "ours", "ours-nostore"):
-                    worker = Worker(mode, target, endpoint, 1000)
-                    try:
-                        await run_workflows(client, mode, worker.task_queue, 50, 0, 50)  # warm-up
-                        cpu0 = sum(worker.ps.cpu_times()[:2])
-                        elapsed, failures = await run_workflows(
-                            client, mode, worker.task_queue, count, 0, 200
-                        )
-                        cpu = sum(worker.ps.cpu_times()[:2]) - cpu0
-                    finally:
-                        worker.stop()
-                    log(f"  e2e {mode}: {count / elapsed:.1f} workflows/s, {len(failures)} failed")
-                    total = totals.setdefault(mode, [0.0, 0.0, []])
-                    total[0] += elapsed
-                    total[1] += cpu
-                    total[2] += failures
-            for mode, (elapsed, cpu, failures) in totals.items():
-                row = {
-                    "mode": mode,
-                    "workflows": count * reps,
-                    "seconds": round(elapsed, 2),
-                    "workflows_per_s": round(count * reps / elapsed, 1),
-                    "worker_cpu_ms_per_workflow": round(1000 * cpu / (count * reps), 2),
-                    "failures": len(failures),
-                    "first_failure": failures[0] if failures else "",
-                }
-                log(f"  e2e {mode}: {row}")
-                out["e2e"].append(row)
-            for mode, steps in (("ours", held_steps), ("boto3", boto3_steps)):
-                for n in steps:
-                    out["held"].append(await held(client, mode, n, target, endpoint, port, hold))
+        try:
+            yield target, client, server, workflow_worker
+        finally:
+            workflow_worker.stop()
     finally:
         await env.shutdown()
+
+
+E2E_MODES = ("noop", "ours", "ours-nostore")
+
+
+async def e2e_once(mode: str, endpoint: str, emu: psutil.Process, count: int) -> dict[str, Any]:
+    """One end-to-end measurement of ``mode`` on a fresh dev server."""
+    async with dev_server() as (target, client, server, workflow_worker):
+        worker = Worker(mode, target, endpoint, 1000)
+        try:
+            await run_workflows(client, mode, worker.task_queue, 50, 0, 50)  # warm-up
+            procs = {
+                "dev_server": server,
+                "workflow_worker": workflow_worker.ps,
+                "activity_worker": worker.ps,
+                "emulator": emu if mode != "noop" else None,
+            }
+            cpu0 = {name: cpu_seconds(proc) for name, proc in procs.items()}
+            elapsed, failures = await run_workflows(client, mode, worker.task_queue, count, 0, 200)
+            cpu = {name: cpu_seconds(proc) - cpu0[name] for name, proc in procs.items()}
+        finally:
+            worker.stop()
+    log(f"  e2e {mode}: {count / elapsed:.1f} workflows/s, {len(failures)} failed")
+    return {"elapsed": elapsed, "failures": failures, "cpu": cpu}
+
+
+async def through_temporal(
+    quick: bool, held_steps: list[int], boto3_steps: list[int], hold: float
+) -> Any:
+    """End-to-end throughput (2) and held 60-second calls (3), each on a fresh dev server."""
+    from benchmarks._emulator import raise_nofile
+
+    raise_nofile()
+    out: dict[str, Any] = {"e2e": [], "held": []}
+    with emulator() as (endpoint, emu):
+        port = int(endpoint.rsplit(":", 1)[1])
+        # Modes interleaved in both orders (ABC CBA): what drift is left cancels out.
+        count, reps = 300, 2
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in E2E_MODES}
+        for rep in range(reps):
+            for mode in E2E_MODES if rep % 2 == 0 else reversed(E2E_MODES):
+                runs[mode].append(await e2e_once(mode, endpoint, emu, count))
+        for mode, measured in runs.items():
+            elapsed = sum(m["elapsed"] for m in measured)
+            failures = [f for m in measured for f in m["failures"]]
+            total = count * len(measured)
+            row = {
+                "mode": mode,
+                "workflows": total,
+                "seconds": round(elapsed, 2),
+                "workflows_per_s": round(total / elapsed, 1),
+                "runs_workflows_per_s": [round(count / m["elapsed"], 1) for m in measured],
+                "failures": len(failures),
+                "first_failure": failures[0] if failures else "",
+            }
+            for name in measured[0]["cpu"]:
+                row[f"cpu_ms_per_workflow_{name}"] = round(
+                    1000 * sum(m["cpu"][name] for m in measured) / total, 2
+                )
+            log(f"  e2e {mode}: {row}")
+            out["e2e"].append(row)
+        for mode, steps in (("ours", held_steps), ("boto3", boto3_steps)):
+            for n in steps:
+                async with dev_server() as (target, client, _server, _workflows):
+                    out["held"].append(await held(client, mode, n, target, endpoint, port, hold))
     return out
 
 
@@ -495,15 +538,22 @@ def report(results: dict[str, Any]) -> str:
     if "temporal" in results:
         e2e = results["temporal"]["e2e"]
         floor = next((r for r in e2e if r["mode"] == "noop"), None)
-        parts += ["", "### 2. End-to-end: workflows -> activity, one worker, dev server", ""]
+        parts += [
+            "",
+            "### 2. End-to-end: workflows -> activity, one worker, a fresh dev server per run",
+            "",
+        ]
         parts.append(
             table(
                 [
                     "activity",
                     "workflows",
-                    "workflows/s",
+                    "workflows/s (runs)",
                     "vs no-op floor",
-                    "worker CPU ms/workflow",
+                    "CPU ms/workflow: activity worker",
+                    "workflow worker",
+                    "dev server",
+                    "emulator",
                     "failures",
                 ],
                 [
@@ -514,9 +564,13 @@ def report(results: dict[str, Any]) -> str:
                             "noop": "no-op activity (floor)",
                         }[r["mode"]],
                         r["workflows"],
-                        r["workflows_per_s"],
+                        f"{r['workflows_per_s']} "
+                        f"({', '.join(map(str, r['runs_workflows_per_s']))})",
                         f"{r['workflows_per_s'] / floor['workflows_per_s']:.2f}x" if floor else "",
-                        r["worker_cpu_ms_per_workflow"],
+                        r["cpu_ms_per_workflow_activity_worker"],
+                        r["cpu_ms_per_workflow_workflow_worker"],
+                        r["cpu_ms_per_workflow_dev_server"],
+                        r["cpu_ms_per_workflow_emulator"],
                         r["failures"],
                     ]
                     for r in e2e

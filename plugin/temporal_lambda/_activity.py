@@ -270,8 +270,12 @@ def _fingerprint_fields(request: LambdaInvokeRequest) -> dict[str, Any]:
 
 
 def _result_to_bytes(result: LambdaInvokeResult) -> bytes:
-    """Serialise a result for the store."""
-    return json.dumps(dataclasses.asdict(result), separators=(",", ":")).encode()
+    """Serialise a result for the store.
+
+    ``vars``, not ``dataclasses.asdict``: the fields are all JSON values already, and
+    ``asdict`` would deep-copy the payload first (up to 6 MB) just to serialise it.
+    """
+    return json.dumps(vars(result), separators=(",", ":")).encode()
 
 
 def _result_from_bytes(data: bytes) -> LambdaInvokeResult:

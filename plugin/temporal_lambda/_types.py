@@ -4,8 +4,6 @@ Everything here is a plain dataclass or a string enum so that Temporal's default
 payload converter can carry it, and so that the workflow sandbox can import it (no I/O).
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
