@@ -710,7 +710,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="CI check: c=64, ours vs aiobotocore")
     parser.add_argument("--held", default="2000", help="held-call steps (ours)")
-    parser.add_argument("--held-boto3", default="2000", help="held-call steps (boto3 threads)")
+    parser.add_argument("--held-boto3", default="1000", help="held-call steps (boto3 threads)")
     parser.add_argument("--hold-seconds", type=float, default=60.0)
     parser.add_argument("--e2e", type=int, default=200, help="workflows per e2e run (0: none)")
     parser.add_argument("--e2e-reps", type=int, default=6, help="runs per e2e mode")
