@@ -405,7 +405,9 @@ async def held(
         task = asyncio.create_task(run_workflows(client, mode, worker.task_queue, n, hold, n))
         peak_rss, peak_conns, t0 = baseline, 0, time.monotonic()
         all_held_after: float | None = None
-        deadline = t0 + hold + n / 10
+        # Release by then in any case: the first calls must still finish inside their
+        # start-to-close timeout (hold + 300 s, see ``_workflows``).
+        deadline = t0 + hold + 180
         released = False
         while not task.done():
             await asyncio.sleep(2.0)

@@ -29,7 +29,7 @@ class LambdaCall:
             {"seconds": seconds, "barrier": True},
             task_queue=args["queue"],
             heartbeat_timeout=HEARTBEAT,
-            start_to_close_timeout=timedelta(seconds=seconds + 60),
+            start_to_close_timeout=timedelta(seconds=seconds + 300),
             retry_policy=ONE_ATTEMPT,
         )
         return float(result.payload["slept"])
@@ -48,7 +48,7 @@ class NoopActivityCall:
                 "noop_activity",
                 seconds,
                 task_queue=args["queue"],
-                start_to_close_timeout=timedelta(seconds=seconds + 60),
+                start_to_close_timeout=timedelta(seconds=seconds + 300),
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=ONE_ATTEMPT,
                 result_type=float,
@@ -69,7 +69,7 @@ class Boto3Call:
                 "boto3_invoke",
                 seconds,
                 task_queue=args["queue"],
-                start_to_close_timeout=timedelta(seconds=seconds + 60),
+                start_to_close_timeout=timedelta(seconds=seconds + 300),
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=ONE_ATTEMPT,
                 result_type=float,
