@@ -43,7 +43,8 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from temporal_lambda._errors import (
     VALIDATION_ERROR_TYPE,
@@ -342,32 +343,20 @@ def _validate_qualifier(qualifier: object, name_qualifier: str | None) -> str:
     return qualifier
 
 
-def _coerce_invocation_type(value: object) -> InvocationType:
-    if isinstance(value, InvocationType):
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _coerce_enum(kind: type[_E], value: object, what: str, field: str) -> _E:
+    """Return ``value`` as a member of ``kind``, accepting its wire string too."""
+    if isinstance(value, kind):
         return value
     if isinstance(value, str):
         try:
-            return InvocationType(value)
+            return kind(value)
         except ValueError:
             pass
-    allowed = ", ".join(t.value for t in InvocationType)
-    raise LambdaValidationError(
-        f"invocation type must be one of {allowed}; got {value!r}", field="invocation_type"
-    )
-
-
-def _coerce_log_type(value: object) -> LogType:
-    if isinstance(value, LogType):
-        return value
-    if isinstance(value, str):
-        try:
-            return LogType(value)
-        except ValueError:
-            pass
-    allowed = ", ".join(t.value for t in LogType)
-    raise LambdaValidationError(
-        f"log type must be one of {allowed}; got {value!r}", field="log_type"
-    )
+    allowed = ", ".join(member.value for member in kind)
+    raise LambdaValidationError(f"{what} must be one of {allowed}; got {value!r}", field=field)
 
 
 def _dumps(value: Any) -> bytes:
@@ -444,8 +433,14 @@ def prepare_call(request: LambdaInvokeRequest, idempotency_key: str) -> Prepared
         if request.qualifier is not None
         else None
     )
-    invocation_type = _coerce_invocation_type(request.invocation_type)
-    log_type = _coerce_log_type(request.log_type) if request.log_type is not None else None
+    invocation_type = _coerce_enum(
+        InvocationType, request.invocation_type, "invocation type", "invocation_type"
+    )
+    log_type = (
+        None
+        if request.log_type is None
+        else _coerce_enum(LogType, request.log_type, "log type", "log_type")
+    )
 
     if request.tenant_id is not None:
         tenant_id = _check_string(request.tenant_id, label="tenant id", field="tenant_id")
