@@ -18,8 +18,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from temporal_lambda.idempotency._base import (
     COMPLETED,
@@ -28,6 +27,7 @@ from temporal_lambda.idempotency._base import (
     DEFAULT_TTL_SECONDS,
     IN_PROGRESS,
     BeginOutcome,
+    ClosingStore,
     StoreUnavailable,
     refuse_oversized,
     validate_lease,
@@ -51,7 +51,7 @@ _SCHEMA_LOCK_ID = 0x746C_6964  # "tlid": serialises CREATE TABLE across workers
 _BEGIN_ATTEMPTS = 10
 
 
-class PostgresIdempotencyStore:
+class PostgresIdempotencyStore(ClosingStore):
     """Idempotency records in a PostgreSQL table, shared by workers on any number of hosts."""
 
     def __init__(
@@ -104,17 +104,6 @@ class PostgresIdempotencyStore:
         self._pool_lock = asyncio.Lock()
         self._closed = False
         self._next_purge = 0.0
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def begin(
         self, key: str, fingerprint: str, *, lease_seconds: float, owner: str

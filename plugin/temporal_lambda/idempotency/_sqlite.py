@@ -21,8 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 from temporal_lambda.idempotency._base import (
     COMPLETED,
@@ -31,6 +30,7 @@ from temporal_lambda.idempotency._base import (
     DEFAULT_TTL_SECONDS,
     IN_PROGRESS,
     BeginOutcome,
+    ClosingStore,
     StoreUnavailable,
     refuse_oversized,
     validate_lease,
@@ -64,7 +64,7 @@ _PRAGMA_NAME = re.compile(r"^[a-z_]+$")
 _PRAGMA_VALUE = re.compile(r"^-?[0-9]+$|^[A-Za-z_]+$")
 
 
-class SQLiteIdempotencyStore:
+class SQLiteIdempotencyStore(ClosingStore):
     """Idempotency records in a local SQLite file (the default store).
 
     Safe for many concurrent activities in one worker and for several worker processes
@@ -120,17 +120,6 @@ class SQLiteIdempotencyStore:
     def path(self) -> Path:
         """The database file."""
         return self._path
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def begin(
         self, key: str, fingerprint: str, *, lease_seconds: float, owner: str
