@@ -35,6 +35,22 @@ class LambdaCall:
         return float(result.payload["slept"])
 
 
+async def _plain_activity(name: str, args: dict[str, Any]) -> float:
+    """Run activity ``name`` with ``args["seconds"]``, with the options ``LambdaCall`` uses."""
+    seconds = float(args["seconds"])
+    return float(
+        await workflow.execute_activity(
+            name,
+            seconds,
+            task_queue=args["queue"],
+            start_to_close_timeout=timedelta(seconds=seconds + 300),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=ONE_ATTEMPT,
+            result_type=float,
+        )
+    )
+
+
 @workflow.defn
 class NoopActivityCall:
     """The Temporal floor: one no-op activity, same options, no Lambda."""
@@ -42,18 +58,7 @@ class NoopActivityCall:
     @workflow.run
     async def run(self, args: dict[str, Any]) -> float:
         """Run the no-op activity."""
-        seconds = float(args["seconds"])
-        return float(
-            await workflow.execute_activity(
-                "noop_activity",
-                seconds,
-                task_queue=args["queue"],
-                start_to_close_timeout=timedelta(seconds=seconds + 300),
-                heartbeat_timeout=HEARTBEAT,
-                retry_policy=ONE_ATTEMPT,
-                result_type=float,
-            )
-        )
+        return await _plain_activity("noop_activity", args)
 
 
 @workflow.defn
@@ -63,18 +68,7 @@ class Boto3Call:
     @workflow.run
     async def run(self, args: dict[str, Any]) -> float:
         """Run the boto3 activity."""
-        seconds = float(args["seconds"])
-        return float(
-            await workflow.execute_activity(
-                "boto3_invoke",
-                seconds,
-                task_queue=args["queue"],
-                start_to_close_timeout=timedelta(seconds=seconds + 300),
-                heartbeat_timeout=HEARTBEAT,
-                retry_policy=ONE_ATTEMPT,
-                result_type=float,
-            )
-        )
+        return await _plain_activity("boto3_invoke", args)
 
 
 WORKFLOWS = {
