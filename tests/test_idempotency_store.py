@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -632,6 +633,85 @@ async def test_sqlite_not_a_database_is_unavailable(tmp_path: Path) -> None:
         with pytest.raises(StoreUnavailable) as caught:
             await store.begin("k", FP, lease_seconds=LONG, owner="a1")
     _assert_unavailable(caught.value, "file is not a database (SQLITE_NOTADB)")
+
+
+async def test_sqlite_quick_transactions_do_not_wait_for_the_store_thread(
+    tmp_path: Path,
+) -> None:
+    # White box: the store's one thread is kept busy, so whatever still finishes ran on
+    # the event loop's own connection.
+    async with SQLiteIdempotencyStore(tmp_path / "idempotency.sqlite3") as store:
+        await store.begin("warm", FP, lease_seconds=LONG, owner="a0")  # file and table made
+        gate = threading.Event()
+        store._executor.submit(gate.wait, 30)
+        try:
+            quick = asyncio.gather(
+                store.begin("k", FP, lease_seconds=LONG, owner="a1"),
+                store.complete("warm", "a0", b"small"),
+                store.release("k", "a1"),
+            )
+            assert await asyncio.wait_for(quick, 5) == [BeginOutcome("acquired"), None, None]
+            # Large results and purges always go to the thread.
+            large = asyncio.ensure_future(store.complete("other", "a1", b"x" * 100_000))
+            purge = asyncio.ensure_future(store.purge_expired())
+            await asyncio.sleep(0.3)
+            assert not large.done() and not purge.done()
+        finally:
+            gate.set()
+        assert await large is None and await purge == 0
+        assert await store.begin("warm", FP, lease_seconds=LONG, owner="a2") == BeginOutcome(
+            "completed", result=b"small"
+        )
+
+
+async def test_sqlite_lock_held_by_another_connection_is_waited_for(tmp_path: Path) -> None:
+    path = tmp_path / "idempotency.sqlite3"
+    async with SQLiteIdempotencyStore(path, busy_timeout_seconds=5) as store:
+        await store.begin("warm", FP, lease_seconds=LONG, owner="a0")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        blocker.execute("DELETE FROM idempotency_records WHERE key = 'warm'")
+        asyncio.get_running_loop().call_later(0.3, blocker.execute, "COMMIT")
+        try:
+            started = time.monotonic()
+            outcome = await store.begin("warm", FP, lease_seconds=LONG, owner="a1")
+            waited = time.monotonic() - started
+        finally:
+            blocker.close()
+        # It waited for the other writer and then saw its change.
+        assert outcome == BeginOutcome("acquired")
+        assert 0.25 <= waited < 5
+    assert _integrity(path) == [("ok",)]
+
+
+async def test_sqlite_wal_is_checkpointed_while_the_loop_writes(tmp_path: Path) -> None:
+    path = tmp_path / "idempotency.sqlite3"
+    async with SQLiteIdempotencyStore(path) as store:
+        for i in range(1500):
+            await store.begin(f"k{i}", FP, lease_seconds=LONG, owner="a1")
+            await store.complete(f"k{i}", "a1", b"result")
+        wal_bytes = await asyncio.to_thread(os.path.getsize, f"{path}-wal")
+    # 3,000 transactions of a few pages each would make a WAL of tens of megabytes if it
+    # were never checkpointed; checkpoints let SQLite write it again from the start.
+    assert wal_bytes < 8_000_000, wal_bytes
+    assert len(_sqlite_rows(str(path), "key")) == 1500
+    assert _integrity(path) == [("ok",)]
+
+
+def test_sqlite_store_works_from_a_second_event_loop_thread(tmp_path: Path) -> None:
+    store = SQLiteIdempotencyStore(tmp_path / "idempotency.sqlite3")
+    outcomes: list[BeginOutcome] = []
+
+    async def use(key: str) -> None:
+        outcomes.append(await store.begin(key, FP, lease_seconds=LONG, owner="a1"))
+        outcomes.append(await store.begin(key, FP, lease_seconds=LONG, owner="a2"))
+
+    asyncio.run(use("first"))
+    other = threading.Thread(target=asyncio.run, args=(use("second"),))
+    other.start()
+    other.join(30)
+    asyncio.run(store.aclose())
+    assert [o.kind for o in outcomes] == ["acquired", "in_progress"] * 2
 
 
 def test_sqlite_refuses_odd_pragmas(tmp_path: Path) -> None:
