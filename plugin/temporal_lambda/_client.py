@@ -31,8 +31,7 @@ import os
 import socket
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import aiohttp
 import aiohttp.abc
@@ -45,6 +44,7 @@ import botocore.session
 import httpx
 import yarl
 
+from temporal_lambda._closing import AsyncClosing
 from temporal_lambda._errors import LambdaTransportError
 
 __all__ = ["HttpSettings", "LambdaClient", "RawResponse"]
@@ -403,7 +403,7 @@ class _SigV4Auth(httpx.Auth):
                 request.headers[name] = value
 
 
-class LambdaClient:
+class LambdaClient(AsyncClosing):
     """Send prepared Lambda calls, signed, over a shared connection pool.
 
     Region and endpoint are resolved when the client is built; credentials on the first
@@ -547,17 +547,6 @@ class LambdaClient:
         """Close the pooled connections; a later :meth:`send` opens a new pool."""
         self._closed = True
         await self._transport.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _translate(exc: httpx.RequestError, target: str) -> LambdaTransportError:

@@ -20,8 +20,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from temporal_lambda._errors import (
     RESULT_TOO_LARGE_ERROR_TYPE,
@@ -120,25 +119,6 @@ class IdempotencyStore(Protocol):
     async def aclose(self) -> None:
         """Release connections and threads; the store cannot be used afterwards."""
         ...
-
-
-class ClosingStore:
-    """``async with store:`` for the stores: :meth:`aclose` on the way out."""
-
-    async def aclose(self) -> None:
-        """Release connections and threads (each store implements it)."""
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class ResultTooLarge(LambdaIdempotencyError):

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
+from temporal_lambda._closing import AsyncClosing
 from temporal_lambda.idempotency._base import (
     COMPLETED,
     DEFAULT_MAX_RESULT_BYTES,
@@ -27,7 +28,6 @@ from temporal_lambda.idempotency._base import (
     DEFAULT_TTL_SECONDS,
     IN_PROGRESS,
     BeginOutcome,
-    ClosingStore,
     StoreUnavailable,
     refuse_oversized,
     validate_lease,
@@ -51,7 +51,7 @@ _SCHEMA_LOCK_ID = 0x746C_6964  # "tlid": serialises CREATE TABLE across workers
 _BEGIN_ATTEMPTS = 10
 
 
-class PostgresIdempotencyStore(ClosingStore):
+class PostgresIdempotencyStore(AsyncClosing):
     """Idempotency records in a PostgreSQL table, shared by workers on any number of hosts."""
 
     def __init__(

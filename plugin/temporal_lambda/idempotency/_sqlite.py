@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from temporal_lambda._closing import AsyncClosing
 from temporal_lambda.idempotency._base import (
     COMPLETED,
     DEFAULT_MAX_RESULT_BYTES,
@@ -36,7 +37,6 @@ from temporal_lambda.idempotency._base import (
     DEFAULT_TTL_SECONDS,
     IN_PROGRESS,
     BeginOutcome,
-    ClosingStore,
     StoreUnavailable,
     refuse_oversized,
     validate_lease,
@@ -75,7 +75,7 @@ _PRAGMA_NAME = re.compile(r"^[a-z_]+$")
 _PRAGMA_VALUE = re.compile(r"^-?[0-9]+$|^[A-Za-z_]+$")
 
 
-class SQLiteIdempotencyStore(ClosingStore):
+class SQLiteIdempotencyStore(AsyncClosing):
     """Idempotency records in a local SQLite file (the default store).
 
     Safe for many concurrent activities in one worker and for several worker processes
