@@ -698,6 +698,43 @@ async def test_sqlite_wal_is_checkpointed_while_the_loop_writes(tmp_path: Path) 
     assert _integrity(path) == [("ok",)]
 
 
+async def test_sqlite_transactions_wait_out_a_checkpoint_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # White box: count the transactions that ran on the store's thread. While a checkpoint
+    # holds the write lock, the loop's transactions wait for it and then run on the loop;
+    # sent to the thread, they would hold the lock while later ones arrive, which would find
+    # it busy and follow them there (45% of all transactions did, at 64 concurrent calls).
+    path = tmp_path / "idempotency.sqlite3"
+    async with SQLiteIdempotencyStore(path, purge_interval_seconds=None) as store:
+        await store.begin("warm", FP, lease_seconds=LONG, owner="a0")
+        on_thread = 0
+        call = store._call
+
+        def counting(body: Any, connect: Any, on_loop: bool) -> Any:
+            nonlocal on_thread
+            on_thread += not on_loop
+            return call(body, connect, on_loop)
+
+        monkeypatch.setattr(store, "_call", counting)
+        gate = asyncio.Semaphore(64)
+
+        async def one(i: int) -> None:
+            async with gate:
+                assert (await store.begin(f"k{i}", FP, lease_seconds=LONG, owner="a1")).kind == (
+                    "acquired"
+                )
+                await asyncio.sleep(0)
+                await store.complete(f"k{i}", "a1", b"result")
+
+        await asyncio.gather(*(one(i) for i in range(1500)))
+        wal_bytes = await asyncio.to_thread(os.path.getsize, f"{path}-wal")
+    assert on_thread == 0
+    assert wal_bytes < 8_000_000, wal_bytes  # so checkpoints did run meanwhile
+    assert len(_sqlite_rows(str(path), "key")) == 1501
+    assert _integrity(path) == [("ok",)]
+
+
 def test_sqlite_store_works_from_a_second_event_loop_thread(tmp_path: Path) -> None:
     store = SQLiteIdempotencyStore(tmp_path / "idempotency.sqlite3")
     outcomes: list[BeginOutcome] = []
