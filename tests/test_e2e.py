@@ -115,6 +115,27 @@ async def test_request_response(
     assert result.function_error is None
 
 
+async def test_summary_only_when_given(dev_env: WorkflowEnvironment, lam: LocalLambda) -> None:
+    task_queue = f"tq-{uuid.uuid4()}"
+    summaries = []
+    async with running_worker(dev_env, lam, task_queue):
+        for options in ({}, {"summary": "charge card #1"}):
+            handle = await start(dev_env, task_queue, InvokeSpec("echo", {"n": 1}, options))
+            await handle.result()
+            history = await handle.fetch_history()
+            (scheduled,) = [
+                e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+            ]
+            summaries.append(
+                dev_env.client.data_converter.payload_converter.from_payload(
+                    scheduled.user_metadata.summary, str
+                )
+                if scheduled.user_metadata.HasField("summary")
+                else None
+            )
+    assert summaries == [None, "charge card #1"]
+
+
 async def test_qualifier_alias(
     any_env: WorkflowEnvironment, lam: LocalLambda, task_queue: str
 ) -> None:
