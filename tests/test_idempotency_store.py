@@ -35,6 +35,7 @@ from temporal_lambda.idempotency import (
     default_store_path,
     request_fingerprint,
 )
+from temporal_lambda.idempotency import _sqlite as sqlite_store
 
 FP = request_fingerprint({"function": "charge-card", "payload": {"order": 42}})
 OTHER_FP = request_fingerprint({"function": "charge-card", "payload": {"order": 43}})
@@ -733,6 +734,27 @@ async def test_sqlite_transactions_wait_out_a_checkpoint_on_the_loop(
     assert wal_bytes < 8_000_000, wal_bytes  # so checkpoints did run meanwhile
     assert len(_sqlite_rows(str(path), "key")) == 1501
     assert _integrity(path) == [("ok",)]
+
+
+async def test_sqlite_closed_while_waiting_out_a_checkpoint_refuses(tmp_path: Path) -> None:
+    # White box: the store's thread is held, so the checkpoint that the next transaction
+    # starts waits there, and so does the transaction after it, until the store is closed.
+    store = SQLiteIdempotencyStore(tmp_path / "idempotency.sqlite3")
+    await store.begin("warm", FP, lease_seconds=LONG, owner="a0")
+    gate = threading.Event()
+    store._executor.submit(gate.wait, 30)
+    store._since_checkpoint = sqlite_store.CHECKPOINT_EVERY - 1
+    assert (await store.begin("k1", FP, lease_seconds=LONG, owner="a1")).kind == "acquired"
+    waiting = asyncio.ensure_future(store.begin("k2", FP, lease_seconds=LONG, owner="a1"))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    closing = asyncio.ensure_future(store.aclose())
+    await asyncio.sleep(0.1)
+    gate.set()
+    with pytest.raises(RuntimeError, match="the idempotency store is closed"):
+        await waiting
+    await closing
+    assert store._loop_conn is None  # not opened again after the close
 
 
 def test_sqlite_store_works_from_a_second_event_loop_thread(tmp_path: Path) -> None:

@@ -251,8 +251,7 @@ class SQLiteIdempotencyStore(AsyncClosing):
             body: What to do; it runs its own transaction(s).
             inline: ``False`` for work that may take long (purges, large results).
         """
-        if self._closed:
-            raise RuntimeError("the idempotency store is closed")
+        self._refuse_if_closed()
         if inline and self._ready and self._loop_thread in (None, threading.get_ident()):
             while self._checkpoint_done is not None:
                 # The checkpoint holds the write lock. Wait for it here, then go on inline:
@@ -260,6 +259,7 @@ class SQLiteIdempotencyStore(AsyncClosing):
                 # hold the lock while the loop's next ones arrive, which find it busy and
                 # follow them (at 64 concurrent calls, 45% of transactions did).
                 await asyncio.wait((self._checkpoint_done,))
+                self._refuse_if_closed()  # closed meanwhile: never reopen the connection
             try:
                 result = self._call(body, self._loop_connection, True)
             except _LockBusy:
@@ -269,6 +269,10 @@ class SQLiteIdempotencyStore(AsyncClosing):
                 return result
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, body, self._connect, False)
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise RuntimeError("the idempotency store is closed")
 
     def _call(
         self,
