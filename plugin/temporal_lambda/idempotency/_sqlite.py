@@ -296,6 +296,12 @@ class SQLiteIdempotencyStore(AsyncClosing):
                 f"the SQLite idempotency store at {self._path} is unavailable: {exc} ({name})"
             ) from exc
 
+    def _apply_settings(self, conn: sqlite3.Connection) -> None:
+        """Apply what both connections share: ``synchronous = NORMAL``, then ``pragmas``."""
+        conn.execute("PRAGMA synchronous = NORMAL")
+        for name, value in self._pragmas.items():
+            conn.execute(f"PRAGMA {name} = {value}")
+
     # -- on the event loop's thread -----------------------------------------------------
 
     def _loop_connection(self) -> sqlite3.Connection:
@@ -305,10 +311,8 @@ class SQLiteIdempotencyStore(AsyncClosing):
             conn = sqlite3.connect(self._path, timeout=0, isolation_level=None)
             try:
                 conn.execute("PRAGMA busy_timeout = 0")
-                conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints
-                for name, value in self._pragmas.items():
-                    conn.execute(f"PRAGMA {name} = {value}")
+                self._apply_settings(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -345,9 +349,7 @@ class SQLiteIdempotencyStore(AsyncClosing):
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             self._use_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            for name, value in self._pragmas.items():
-                conn.execute(f"PRAGMA {name} = {value}")
+            self._apply_settings(conn)
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
 
                 def create(now: float) -> None:
