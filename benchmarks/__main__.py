@@ -413,6 +413,8 @@ async def held(
     emulator's barrier, which is released once all N are in flight at once (or after a
     deadline): every call lasts at least 60 s, and the RSS is sampled with all N held.
     """
+    from benchmarks._workflows import ATTEMPT_MARGIN
+
     log(f"  held: {mode} N={n} ...")
     worker = Worker(mode, target, endpoint, n + 50)
     try:
@@ -423,9 +425,9 @@ async def held(
         task = asyncio.create_task(run_workflows(client, mode, worker.task_queue, n, hold, n))
         peak_rss, peak_conns, t0 = baseline, 0, time.monotonic()
         all_held_after: float | None = None
-        # Release by then in any case: the first calls must still finish inside their
-        # start-to-close timeout (hold + 300 s, see ``_workflows``).
-        deadline = t0 + hold + 180
+        # Release by then in any case, two minutes before the first calls' start-to-close
+        # timeout (``hold + ATTEMPT_MARGIN``), so that they still finish inside it.
+        deadline = t0 + hold + ATTEMPT_MARGIN.total_seconds() - 120
         released = False
         while not task.done():
             await asyncio.sleep(2.0)

@@ -14,6 +14,8 @@ with workflow.unsafe.imports_passed_through():
 ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
 """Any heartbeat timeout or failure fails the workflow: nothing is hidden by a retry."""
 HEARTBEAT = timedelta(seconds=10)
+ATTEMPT_MARGIN = timedelta(seconds=300)
+"""Start-to-close timeout beyond the call's sleep: room to wait at the emulator's barrier."""
 
 
 @workflow.defn
@@ -29,7 +31,7 @@ class LambdaCall:
             {"seconds": seconds, "barrier": True},
             task_queue=args["queue"],
             heartbeat_timeout=HEARTBEAT,
-            start_to_close_timeout=timedelta(seconds=seconds + 300),
+            start_to_close_timeout=timedelta(seconds=seconds) + ATTEMPT_MARGIN,
             retry_policy=ONE_ATTEMPT,
         )
         return float(result.payload["slept"])
@@ -43,7 +45,7 @@ async def _plain_activity(name: str, args: dict[str, Any]) -> float:
             name,
             seconds,
             task_queue=args["queue"],
-            start_to_close_timeout=timedelta(seconds=seconds + 300),
+            start_to_close_timeout=timedelta(seconds=seconds) + ATTEMPT_MARGIN,
             heartbeat_timeout=HEARTBEAT,
             retry_policy=ONE_ATTEMPT,
             result_type=float,
