@@ -1,12 +1,15 @@
 """The data that crosses the workflow/activity boundary.
 
-Everything here is a plain dataclass or a string enum so that Temporal's default JSON
-payload converter can carry it, and so that the workflow sandbox can import it (no I/O).
+Everything here is a plain dataclass or a string enum so that any JSON payload converter can
+carry it (as the dict of its fields, see :mod:`temporal_lambda._wire`), and so that the
+workflow sandbox can import it (no I/O).
 """
 
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from temporal_lambda._wire import carried_as_fields
 
 INVOKE_ACTIVITY_NAME = "temporal_lambda.invoke"
 """The name the invoke activity is registered under on the worker."""
@@ -48,6 +51,7 @@ class PayloadEncoding(StrEnum):
     """There was no body (``Event``, ``DryRun``, ``InvokeAsync``); ``payload`` is ``None``."""
 
 
+@carried_as_fields
 @dataclass
 class LambdaInvokeRequest:
     """The input of the invoke activity: one logical Lambda invocation.
@@ -85,6 +89,7 @@ class LambdaInvokeRequest:
     """Raise on ``X-Amz-Function-Error``; when false, return the error document as the result."""
 
 
+@carried_as_fields
 @dataclass
 class LambdaInvokeResult:
     """The output of the invoke activity."""
