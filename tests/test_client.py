@@ -21,6 +21,7 @@ import botocore.session
 import httpx
 import pytest
 
+import temporal_lambda._client
 from temporal_lambda._client import (
     HttpSettings,
     LambdaClient,
@@ -243,6 +244,29 @@ async def test_raw_path_keeps_percent_encoding() -> None:
         b"%3Amy-fn%3Alive/invocations?Qualifier=%24LATEST"
     )
     assert recorder.last.url.host == "lambda.us-east-1.amazonaws.com"
+
+
+async def test_each_distinct_url_parsed_once_and_the_cache_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(temporal_lambda._client, "_URL_CACHE_SIZE", 2)
+    recorder = Recorder()
+    async with mock_client(recorder) as client:
+        await client.send(invoke_call("my-fn", qualifier="live"))
+        (parsed,) = client._urls.values()
+        await client.send(invoke_call("my-fn", qualifier="live"))
+        (again,) = client._urls.values()
+        assert again is parsed
+        await client.send(invoke_call("my-fn"))
+        assert len(client._urls) == 2
+        await client.send(invoke_call("other-fn"))  # full: starts over
+        assert len(client._urls) == 1
+    assert [str(r.url).split("/functions/")[1] for r in recorder.requests] == [
+        "my-fn/invocations?Qualifier=live",
+        "my-fn/invocations?Qualifier=live",
+        "my-fn/invocations",
+        "other-fn/invocations",
+    ]
 
 
 async def test_sent_headers_no_content_type_and_user_agent_unsigned() -> None:
