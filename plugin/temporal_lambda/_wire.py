@@ -12,6 +12,9 @@ just flushed; the workflow worker does the other two.
 they are and checks them on the way back against hints read once per class. The JSON is the
 same, byte for byte, so histories written before and after it replay alike, and any payload
 converter or codec the worker has (Pydantic, encryption) still does the encoding.
+
+temporalio (1.35) marks transfer type converters experimental. Should they change, dropping
+the decorator brings back the default conversion, which reads and writes the same JSON.
 """
 
 from __future__ import annotations
