@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import datetime
 import json
@@ -433,19 +434,16 @@ async def e2e_block(
 def e2e_rows(batches: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     """One row per mode: throughput, per-block ratio to the floor with its interval, CPU."""
     blocks = sorted({b["block"] for b in batches})
-
-    def elapsed(mode: str, block: int) -> float:
-        return float(
-            sum(b["elapsed"] for b in batches if b["mode"] == mode and b["block"] == block)
-        )
-
+    elapsed: dict[tuple[str, int], float] = collections.defaultdict(float)
+    for b in batches:
+        elapsed[b["mode"], b["block"]] += b["elapsed"]
     rows = []
     for mode in E2E_MODES:
         measured = [b for b in batches if b["mode"] == mode]
         failures = [f for b in measured for f in b["failures"]]
         total = count * len(measured)
         seconds = sum(b["elapsed"] for b in measured)
-        per_block = [elapsed(E2E_FLOOR, k) / elapsed(mode, k) for k in blocks]
+        per_block = [elapsed[E2E_FLOOR, k] / elapsed[mode, k] for k in blocks]
         interval = ratio_interval(per_block)
         row: dict[str, Any] = {
             "mode": mode,
@@ -453,7 +451,7 @@ def e2e_rows(batches: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
             "seconds": round(seconds, 2),
             "workflows_per_s": round(total / seconds, 1),
             "blocks_workflows_per_s": [
-                round(total / len(blocks) / elapsed(mode, k), 1) for k in blocks
+                round(total / len(blocks) / elapsed[mode, k], 1) for k in blocks
             ],
             "blocks_vs_floor": [round(r, 3) for r in per_block],
             "vs_floor": round(interval[0], 3) if interval else round(per_block[0], 3),
