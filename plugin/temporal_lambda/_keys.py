@@ -61,7 +61,7 @@ def scoped_record_key(
         ``"tls1-"`` followed by the unpadded URL-safe base64 of a SHA-256 digest (48
         characters).
     """
-    fields = (namespace, endpoint, region, function, tenant_id or "", "1" if tenant_id else "0")
+    fields = (namespace, endpoint, region, function, tenant_id or "", str(tenant_id is not None))
     material = "\x1f".join((*fields, key)).encode()
     digest = hashlib.sha256(material).digest()
     return RECORD_KEY_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
