@@ -115,11 +115,12 @@ def apply_mutations() -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     client = await Client.connect(args.address, namespace=args.namespace)
+    store = make_store(args.store, busy_timeout=args.sqlite_busy_timeout)
     plugin = LambdaPlugin(
         region="us-east-1",
         endpoint_url=args.endpoint,
         credentials=Credentials("testing", "testing"),
-        idempotency_store=make_store(args.store, busy_timeout=args.sqlite_busy_timeout),
+        idempotency_store=store,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -136,6 +137,8 @@ async def serve(args: argparse.Namespace) -> None:
     ):
         print("READY", flush=True)
         await stop.wait()
+    if store is not None:  # the plugin leaves a store it was given open
+        await store.aclose()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,11 +16,20 @@ from temporalio.exceptions import ApplicationError
 from temporal_lambda import LambdaInvokeRequest
 from temporal_lambda._activity import LambdaActivities, _fingerprint_fields
 from temporal_lambda._client import LambdaClient
-from temporal_lambda._keys import derive_idempotency_key
+from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
 from temporal_lambda.idempotency import SQLiteIdempotencyStore, request_fingerprint
 from tests.test_activity import make_env
 
 KEY = derive_idempotency_key("default", "order-1", "run-1", "7")
+# The store's record for KEY, as the activity scopes it (namespace, endpoint, region, function).
+RECORD = scoped_record_key(
+    namespace="default",
+    endpoint="https://lambda.us-east-1.amazonaws.com",
+    region="us-east-1",
+    function="charge",
+    tenant_id=None,
+    key=KEY,
+)
 DURABLE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:flow:1/durable-execution/x/y"
 
 
@@ -81,7 +90,7 @@ async def test_completed_result_returned_without_calling_again(
 async def test_live_lease_of_earlier_attempt_waits(store: SQLiteIdempotencyStore) -> None:
     request = LambdaInvokeRequest("charge", {"order": 1})
     fingerprint = request_fingerprint(_fingerprint_fields(request))
-    held = await store.begin(KEY, fingerprint, lease_seconds=120, owner="crashed-worker")
+    held = await store.begin(RECORD, fingerprint, lease_seconds=120, owner="crashed-worker")
     assert held.kind == "acquired"
     fake = Lambda(httpx.Response(200, json=1))
     error = await run_failing(activities(fake, store), request, attempt=2)
@@ -96,12 +105,13 @@ async def test_expired_lease_is_taken_over_with_same_key(store: SQLiteIdempotenc
     request = LambdaInvokeRequest("charge", {"order": 1})
     # An earlier attempt took the key with a lease that has already run out.
     fingerprint = request_fingerprint(_fingerprint_fields(request))
-    await store.begin(KEY, fingerprint, lease_seconds=0.001, owner="dead")
+    await store.begin(RECORD, fingerprint, lease_seconds=0.001, owner="dead")
     await asyncio.sleep(0.01)
     fake = Lambda(httpx.Response(200, json={"ok": 1}))
     acts = activities(fake, store)
     result = await run(acts, request, attempt=3)
     assert result.payload == {"ok": 1}
+    assert (await store.begin(RECORD, fingerprint, lease_seconds=1, owner="x")).kind == "completed"
     sent = json.loads(base64.b64decode(fake.requests[0].headers["X-Amz-Client-Context"]))
     assert sent == {"custom": {"idempotency_key": KEY}}
 

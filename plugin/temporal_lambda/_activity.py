@@ -11,19 +11,27 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
 
 from temporal_lambda._client import LambdaClient
 from temporal_lambda._errors import (
     IN_PROGRESS_ERROR_TYPE,
     KEY_REUSED_ERROR_TYPE,
+    RECORD_UNREADABLE_ERROR_TYPE,
     LambdaError,
     LambdaIdempotencyError,
     LambdaServiceError,
     LambdaValidationError,
     to_application_error,
 )
-from temporal_lambda._keys import derive_idempotency_key
-from temporal_lambda._protocol import PreparedCall, parse_response, prepare_call
+from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
+from temporal_lambda._protocol import (
+    _FUNCTION_NAME_RE,
+    PreparedCall,
+    parse_response,
+    prepare_call,
+)
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
 
@@ -39,6 +47,10 @@ MIN_READ_TIMEOUT = 1.0
 DEFAULT_LEASE_SECONDS = 16 * 60.0
 """Lease of an attempt that has no timeout: Lambda's 15 minutes and a margin."""
 DURABLE_ALREADY_STARTED = "DurableExecutionAlreadyStartedException"
+ENCODED_RESULT_MARKER = b"\x00temporal-lambda/payload:"
+"""Starts a stored result that went through a payload codec (a serialised ``Payload``
+follows); results stored without a codec are plain JSON, which never starts with NUL."""
+_RESULT_FIELDS = frozenset(field.name for field in dataclasses.fields(LambdaInvokeResult))
 
 
 def heartbeat_interval(heartbeat_timeout: timedelta | None) -> float:
@@ -80,7 +92,13 @@ def attempt_budget(info: activity.Info) -> float | None:
 class LambdaActivities:
     """The activities the plugin registers, with the client and store they share."""
 
-    def __init__(self, client: LambdaClient, store: IdempotencyStore | None = None) -> None:
+    def __init__(
+        self,
+        client: LambdaClient,
+        store: IdempotencyStore | None = None,
+        *,
+        payload_codec: PayloadCodec | None = None,
+    ) -> None:
         """Create the activities.
 
         Args:
@@ -88,9 +106,13 @@ class LambdaActivities:
             store: Where results are kept per idempotency key, so that an attempt after a
                 crash returns the earlier attempt's result instead of calling again;
                 ``None`` to call Lambda on every attempt.
+            payload_codec: Encodes results kept in the store (e.g. encrypts them); default:
+                the payload codec of the worker's Temporal client, if it has one, so that
+                results at rest are as protected as they are in workflow history.
         """
         self._client = client
         self._store = store
+        self._payload_codec = payload_codec
 
     @activity.defn(name=INVOKE_ACTIVITY_NAME)
     async def invoke(self, request: LambdaInvokeRequest) -> LambdaInvokeResult:
@@ -127,21 +149,27 @@ class LambdaActivities:
             to_application_error(err)
 
     async def _send_once(self, store: IdempotencyStore, attempt: _Attempt) -> LambdaInvokeResult:
-        """Send under the store's record for the key: one caller at a time, results kept."""
+        """Send under the store's record for the key: one caller at a time, results kept.
+
+        The record is the key's within its scope (:func:`_record_key`); the function and
+        every message see the key itself.
+        """
         key = attempt.key
+        record = _record_key(attempt, self._client)
+        codec = self._codec()
         owner = f"{attempt.info.activity_id}#{attempt.info.attempt}#{uuid.uuid4().hex[:12]}"
         budget = attempt_budget(attempt.info)
         outcome = await store.begin(
-            key,
+            record,
             request_fingerprint(_fingerprint_fields(attempt.request)),
             lease_seconds=budget if budget is not None else DEFAULT_LEASE_SECONDS,
             owner=owner,
         )
-        if outcome.kind == "completed" and outcome.result is not None:
+        if outcome.kind == "completed":
             activity.logger.info(
                 "Lambda %s: returning the stored result", attempt.request.function_name
             )
-            return _result_from_bytes(outcome.result)
+            return await _decode_result(outcome.result, codec, attempt)
         if outcome.kind == "in_progress":
             wait = outcome.retry_after or MIN_READ_TIMEOUT
             raise LambdaIdempotencyError(
@@ -161,15 +189,15 @@ class LambdaActivities:
         try:
             result = await self._send(attempt)
         except BaseException:
-            await _release(store, key, owner)
+            await _release(store, record, owner)
             raise
         if result.function_error is not None:
-            await _release(store, key, owner)
+            await _release(store, record, owner)
             return result
         try:
-            await store.complete(key, owner, _result_to_bytes(result))
+            await store.complete(record, owner, await _encode_result(result, codec))
         except LambdaIdempotencyError as err:
-            await _release(store, key, owner)
+            await _release(store, record, owner)
             if not err.retryable:
                 raise
             activity.logger.warning(
@@ -179,6 +207,15 @@ class LambdaActivities:
                 err,
             )
         return result
+
+    def _codec(self) -> PayloadCodec | None:
+        """Return the codec for stored results: the given one, else the worker client's."""
+        if self._payload_codec is not None:
+            return self._payload_codec
+        try:
+            return activity.client().data_converter.payload_codec
+        except RuntimeError:  # no client: a sync activity context, or a test environment
+            return None
 
     async def _send(self, attempt: _Attempt) -> LambdaInvokeResult:
         """Send the call once, heartbeating while waiting, and parse the answer."""
@@ -279,8 +316,95 @@ def _result_to_bytes(result: LambdaInvokeResult) -> bytes:
 
 
 def _result_from_bytes(data: bytes) -> LambdaInvokeResult:
-    """Read a result written by :func:`_result_to_bytes`."""
-    return LambdaInvokeResult(**json.loads(data))
+    """Read a result written by :func:`_result_to_bytes`.
+
+    Fields this version does not know (written by a newer one) are ignored, so that a
+    fleet of mixed versions shares one store.
+
+    Raises:
+        ValueError: ``data`` is not a JSON object (``UnicodeDecodeError`` included).
+        TypeError: a field this version needs is missing.
+    """
+    fields = json.loads(data)
+    if not isinstance(fields, dict):
+        raise ValueError(f"a stored result is a JSON object, not {type(fields).__name__}")
+    return LambdaInvokeResult(**{k: v for k, v in fields.items() if k in _RESULT_FIELDS})
+
+
+async def _encode_result(result: LambdaInvokeResult, codec: PayloadCodec | None) -> bytes:
+    """Serialise a result for the store, through ``codec`` when there is one.
+
+    With a codec the record holds :data:`ENCODED_RESULT_MARKER` and the encoded
+    ``Payload``'s protobuf bytes, so the plaintext result never reaches the store.
+    """
+    data = _result_to_bytes(result)
+    if codec is None:
+        return data
+    (encoded,) = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=data)])
+    return ENCODED_RESULT_MARKER + encoded.SerializeToString()
+
+
+async def _decode_result(
+    data: bytes | None, codec: PayloadCodec | None, attempt: _Attempt
+) -> LambdaInvokeResult:
+    """Read a stored result written by :func:`_encode_result` (or by an older version).
+
+    Raises:
+        LambdaIdempotencyError: ``Lambda.IdempotencyRecordUnreadable``, not retryable (the
+            record stays the same however often it is read), logged at ERROR.
+    """
+    try:
+        if data is None:
+            raise ValueError("the completed record holds no result")
+        if data.startswith(ENCODED_RESULT_MARKER):
+            if codec is None:
+                raise ValueError(
+                    "it was encoded with a payload codec, and this worker's client has none"
+                )
+            payload = Payload.FromString(data[len(ENCODED_RESULT_MARKER) :])
+            (decoded,) = await codec.decode([payload])
+            data = decoded.data
+        return _result_from_bytes(data)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if len(reason) > 300:
+            reason = reason[:300] + "..."
+        err = LambdaIdempotencyError(
+            f"{attempt.request.function_name} already ran for idempotency key {attempt.key}, "
+            f"and its stored result cannot be read ({reason}); not calling it again: "
+            "repair or delete the record to call it anew",
+            error_type=RECORD_UNREADABLE_ERROR_TYPE,
+            retryable=False,
+        )
+        activity.logger.error("idempotency record unreadable: %s", err)
+        raise err from exc
+
+
+def _unqualified(function_name: str) -> str:
+    """Return the function name (or ARN) without its ``:qualifier``."""
+    match = _FUNCTION_NAME_RE.fullmatch(function_name)
+    if match is None or match.group("qualifier") is None:
+        return function_name
+    return function_name[: match.start("qualifier") - 1]
+
+
+def _record_key(attempt: _Attempt, client: LambdaClient) -> str:
+    """Return the store's record key: the idempotency key within its scope.
+
+    A caller's key such as ``order-42`` is scoped to the namespace, the endpoint and
+    region the client resolved, the function (an ARN's account included; the qualifier
+    is part of the request fingerprint instead) and the tenant, so that two tenants
+    using the same key get two calls.
+    """
+    info = attempt.info
+    return scoped_record_key(
+        namespace=info.workflow_namespace or info.namespace,
+        endpoint=client.endpoint,
+        region=client.region,
+        function=_unqualified(attempt.request.function_name),
+        tenant_id=attempt.request.tenant_id,
+        key=attempt.key,
+    )
 
 
 async def _release(store: IdempotencyStore, key: str, owner: str) -> None:

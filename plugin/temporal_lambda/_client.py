@@ -312,9 +312,10 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """Close the pool and its connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        # Taken first: a request made while this waits opens (and keeps) a new session.
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
 
 def _resolve_endpoint(

@@ -9,7 +9,8 @@ The tree::
     ├── LambdaTransportError       no complete HTTP answer (connect, read, reset, timeout)
     └── LambdaIdempotencyError     the idempotency store refused or could not answer
         ├── ResultTooLarge         (temporal_lambda.idempotency) result over the store's limit
-        └── StoreUnavailable       (temporal_lambda.idempotency) locked, full or unreachable
+        ├── StoreUnavailable       (temporal_lambda.idempotency) locked, full or unreachable
+        └── (RECORD_UNREADABLE)    a completed record whose result cannot be read
 
 Each carries what :func:`to_application_error` needs: the ``ApplicationError`` type, whether
 it is retryable, and the details a workflow may act on. Secrets (credentials, signatures,
@@ -36,6 +37,9 @@ RESULT_TOO_LARGE_ERROR_TYPE = "Lambda.IdempotencyResultTooLarge"
 """The result is larger than the idempotency store holds: not retried."""
 STORE_UNAVAILABLE_ERROR_TYPE = "Lambda.IdempotencyStoreUnavailable"
 """The idempotency store could not answer (locked, full, unreachable): retried."""
+RECORD_UNREADABLE_ERROR_TYPE = "Lambda.IdempotencyRecordUnreadable"
+"""The call already ran, but its stored result cannot be read (damaged, or encoded with a
+codec this worker lacks): not retried, since a retry would read the same record."""
 
 
 class LambdaError(Exception):

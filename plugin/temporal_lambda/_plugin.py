@@ -41,8 +41,12 @@ class LambdaPlugin(SimplePlugin):
 
     Example::
 
-        worker = Worker(client, task_queue="lambda", workflows=[OrderWorkflow],
-                        plugins=[LambdaPlugin(region="eu-west-1")])
+        client = await Client.connect("localhost:7233", plugins=[LambdaPlugin(region="eu-west-1")])
+        worker = Worker(client, task_queue="lambda", workflows=[OrderWorkflow])
+
+    One plugin may serve any number of workers (on ``Client.connect`` it reaches every
+    worker of that client): its HTTP pool and the store it made stay open while any of them
+    runs, close when the last one stops, and open again for the next worker.
     """
 
     def __init__(
@@ -74,7 +78,10 @@ class LambdaPlugin(SimplePlugin):
                 ``"default"`` is an SQLite file in the user's state directory (one host;
                 ``TEMPORAL_LAMBDA_STATE_DIR`` moves it), a
                 :class:`~temporal_lambda.idempotency.PostgresIdempotencyStore` serves a
-                fleet, ``None`` turns the store off.
+                fleet, ``None`` turns the store off. The plugin closes the default store
+                when its last worker stops (and makes a new one for the next); a store you
+                pass stays yours: the plugin never closes it, so one store can serve
+                several plugins, and you close it (``await store.aclose()``) when done.
         """
         self.client = LambdaClient(
             region=region,
@@ -86,11 +93,16 @@ class LambdaPlugin(SimplePlugin):
             http=http,
             transport=transport,
         )
+        self._default_store_path = default_store_path() if idempotency_store == "default" else None
         self.store = (
-            SQLiteIdempotencyStore(default_store_path())
-            if idempotency_store == "default"
+            SQLiteIdempotencyStore(self._default_store_path)
+            if self._default_store_path is not None
             else idempotency_store
+            if idempotency_store != "default"
+            else None
         )
+        self._workers = 0
+        self._store_closed = False
         self.lambda_activities = LambdaActivities(self.client, self.store)
         super().__init__(
             PLUGIN_NAME,
@@ -101,10 +113,26 @@ class LambdaPlugin(SimplePlugin):
 
     @asynccontextmanager
     async def _run_context(self) -> AsyncIterator[None]:
-        """Close the client's connections and the store when the worker stops."""
+        """Count the running workers; when the last one stops, close what the plugin owns.
+
+        That is the client's connection pool (the next request opens a new one) and the
+        default store, which the next worker to start replaces with a new one on the same
+        file. A store given by the user is left open.
+        """
+        if self._workers == 0 and self._store_closed and self._default_store_path is not None:
+            self.store = SQLiteIdempotencyStore(self._default_store_path)
+            self.lambda_activities._store = self.store
+            self._store_closed = False
+        self._workers += 1
         try:
             yield
         finally:
-            await self.client.aclose()
-            if self.store is not None:
-                await self.store.aclose()
+            self._workers -= 1
+            if self._workers == 0:
+                owned = self.store if self._default_store_path is not None else None
+                self._store_closed = owned is not None
+                try:
+                    await self.client.aclose()
+                finally:
+                    if owned is not None:
+                        await owned.aclose()

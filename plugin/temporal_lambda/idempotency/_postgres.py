@@ -171,7 +171,10 @@ class PostgresIdempotencyStore(AsyncClosing):
                     if row["fingerprint"] != fingerprint:
                         return BeginOutcome("mismatch")
                     if row["status"] == COMPLETED:
-                        return BeginOutcome("completed", result=bytes(row["result"]))
+                        result = row["result"]  # NULL only in a damaged row
+                        return BeginOutcome(
+                            "completed", result=None if result is None else bytes(result)
+                        )
                     if row["lease_until"] > now:
                         retry_after = (row["lease_until"] - now).total_seconds()
                         return BeginOutcome("in_progress", retry_after=retry_after)

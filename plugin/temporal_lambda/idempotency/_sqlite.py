@@ -13,6 +13,13 @@ Across processes, WAL mode and ``BEGIN IMMEDIATE`` transactions do it. Time is
 
 Every SQLite or file-system error becomes :class:`StoreUnavailable` in :meth:`_call`, and
 only there; a failed transaction is rolled back, so the file is never left half-changed.
+
+At rest: a directory the store creates is ``0700`` and the file ``0600`` (SQLite gives its
+``-wal`` and ``-shm`` files the database's mode). Before each transaction a connection
+compares the path's device and inode with those of the file it opened: a file deleted or
+replaced while in use is reported (logged at ERROR, that attempt fails with
+:class:`StoreUnavailable`) and the path is opened again, so that every worker on the host
+writes to the one file there, never to a deleted inode of their own.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from temporal_lambda.idempotency._base import (
 )
 
 _T = TypeVar("_T")
+_FileId = tuple[int, int]
 _log = logging.getLogger(__name__)
 
 TABLE = "idempotency_records"
@@ -71,6 +79,11 @@ INLINE_MAX_RESULT_BYTES = 64 * 1024
 """Larger results are written on the store's thread, not the event loop's."""
 CHECKPOINT_EVERY = 256
 """Checkpoint the WAL (on the store's thread) after this many transactions on the loop's."""
+
+FILE_MODE = 0o600
+"""The mode of the database file (and so of its ``-wal`` and ``-shm`` files)."""
+DIRECTORY_MODE = 0o700
+"""The mode of each directory the store creates for its file."""
 
 _PRAGMA_NAME = re.compile(r"^[a-z_]+$")
 _PRAGMA_VALUE = re.compile(r"^-?[0-9]+$|^[A-Za-z_]+$")
@@ -132,6 +145,11 @@ class SQLiteIdempotencyStore(AsyncClosing):
         # Touched only on the thread that opened it (the event loop's):
         self._loop_conn: sqlite3.Connection | None = None
         self._loop_thread: int | None = None
+        # The (st_dev, st_ino) of the file each connection opened, and of the last file
+        # reported as deleted or replaced (the other connection then reopens quietly):
+        self._loop_file: _FileId | None = None
+        self._thread_file: _FileId | None = None
+        self._reported_file: _FileId | None = None
         self._since_checkpoint = 0
         self._checkpoint_done: asyncio.Future[None] | None = None
 
@@ -287,7 +305,8 @@ class SQLiteIdempotencyStore(AsyncClosing):
         thread's.
         """
         try:
-            return body(connect())
+            conn = self._checked(connect(), connect, on_loop)
+            return body(conn)
         except (sqlite3.Error, OSError) as exc:
             if on_loop and _is_busy(exc):
                 raise _LockBusy from exc
@@ -295,6 +314,45 @@ class SQLiteIdempotencyStore(AsyncClosing):
             raise StoreUnavailable(
                 f"the SQLite idempotency store at {self._path} is unavailable: {exc} ({name})"
             ) from exc
+
+    def _checked(
+        self,
+        conn: sqlite3.Connection,
+        connect: Callable[[], sqlite3.Connection],
+        on_loop: bool,
+    ) -> sqlite3.Connection:
+        """Return ``conn`` if the path still names the file it opened, else reopen or report.
+
+        One ``stat`` per transaction (a microsecond or two). The first connection to find
+        the file gone or replaced closes itself, logs at ERROR and raises; the other, on
+        finding the same, reopens quietly.
+
+        Raises:
+            StoreUnavailable: This connection's file was deleted or replaced.
+        """
+        opened = self._loop_file if on_loop else self._thread_file
+        current = _file_id(self._path)
+        if current == opened:
+            return conn
+        if on_loop:
+            self._loop_conn, self._loop_file = None, None
+            conn.close()
+        else:
+            self._disconnect()
+        if opened == self._reported_file:
+            if on_loop and not self._ready:
+                raise _LockBusy  # the thread recreates the file; wait for it there
+            return self._checked(connect(), connect, on_loop)
+        self._reported_file = opened
+        self._ready = False  # the thread's connection recreates the file and its table
+        what = "deleted" if current is None else "replaced by another file"
+        message = (
+            f"the SQLite idempotency store at {self._path} was {what} while in use; "
+            "records written since are not in the file other workers use. Opening the "
+            "path again for the next attempt"
+        )
+        _log.error("%s", message)
+        raise StoreUnavailable(message)
 
     def _apply_settings(self, conn: sqlite3.Connection) -> None:
         """Apply what both connections share: ``synchronous = NORMAL``, then ``pragmas``."""
@@ -317,6 +375,7 @@ class SQLiteIdempotencyStore(AsyncClosing):
                 conn.close()
                 raise
             self._loop_conn, self._loop_thread = conn, threading.get_ident()
+            self._loop_file = _file_id(self._path)
         return conn
 
     def _checkpoint_now_and_then(self) -> None:
@@ -342,7 +401,7 @@ class SQLiteIdempotencyStore(AsyncClosing):
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None:
             return self._conn
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private_file(self._path)
         conn = sqlite3.connect(
             self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=True
         )
@@ -361,6 +420,7 @@ class SQLiteIdempotencyStore(AsyncClosing):
             conn.close()
             raise
         self._conn = conn
+        self._thread_file = _file_id(self._path)
         self._ready = True
         return conn
 
@@ -388,6 +448,7 @@ class SQLiteIdempotencyStore(AsyncClosing):
     def _disconnect(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
+            self._thread_file = None
             conn.close()
 
     def _transaction(self, conn: sqlite3.Connection, body: Callable[[float], _T]) -> _T:
@@ -413,8 +474,9 @@ class SQLiteIdempotencyStore(AsyncClosing):
         owner: str,
     ) -> BeginOutcome:
         row = conn.execute(
-            f"SELECT status, fingerprint, lease_until, expires_at, result FROM {TABLE}"
-            " WHERE key = ?",
+            # CAST: a damaged row's TEXT (invalid UTF-8 included) is read as its bytes.
+            "SELECT status, fingerprint, lease_until, expires_at, CAST(result AS BLOB)"
+            f" FROM {TABLE} WHERE key = ?",
             (key,),
         ).fetchone()
         lease_until = now + lease_seconds
@@ -431,7 +493,8 @@ class SQLiteIdempotencyStore(AsyncClosing):
         if stored_fingerprint != fingerprint:
             return BeginOutcome("mismatch")
         if status == COMPLETED:
-            return BeginOutcome("completed", result=bytes(result))
+            # A damaged row may hold NULL: the activity reports what it cannot read.
+            return BeginOutcome("completed", result=None if result is None else bytes(result))
         if stored_lease_until > now:
             return BeginOutcome("in_progress", retry_after=stored_lease_until - now)
         conn.execute(
@@ -476,3 +539,35 @@ def _is_busy(exc: BaseException) -> bool:
 
 def _purge(conn: sqlite3.Connection, now: float) -> int:
     return conn.execute(f"DELETE FROM {TABLE} WHERE expires_at <= ?", (now,)).rowcount
+
+
+def _file_id(path: Path) -> _FileId | None:
+    """Return the ``(st_dev, st_ino)`` of ``path``, or ``None`` if nothing is there."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _make_private_file(path: Path) -> None:
+    """Create ``path`` (``0600``) and its missing directories (``0700``) for SQLite to open.
+
+    An existing file of ours that others may read (made by an earlier version) is made
+    ``0600``, its ``-wal`` and ``-shm`` too; existing directories are left as they are.
+    """
+    missing: list[Path] = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=DIRECTORY_MODE)
+    path.parent.mkdir(exist_ok=True)  # FileExistsError if a file stands in the way
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(name)
+            if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                os.chmod(name, FILE_MODE)
