@@ -397,7 +397,7 @@ SCENARIOS: list[tuple[str, Scenario]] = [
     ),
     ("5. NotifyWorkflow — DryRun permission check, then Event (fire and forget)", notify),
     (
-        f"6. Throttling — {THROTTLES} 429s with Retry-After: {RETRY_AFTER}, then success",
+        f"6. Throttling — {THROTTLES} throttles (429, Retry-After: {RETRY_AFTER}), then success",
         throttle,
     ),
     (
