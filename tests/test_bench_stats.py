@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.__main__ import (
+from benchmarks._stats import (
     E2E_MODES,
     block_order,
     e2e_rows,
