@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.api.common.v1 import Payloads
 
 from temporal_lambda._client import LambdaClient
 from temporal_lambda._errors import (
@@ -18,12 +19,14 @@ from temporal_lambda._errors import (
     KEY_REUSED_ERROR_TYPE,
     LambdaError,
     LambdaIdempotencyError,
+    LambdaResultTooLargeError,
     LambdaServiceError,
     LambdaValidationError,
     to_application_error,
 )
 from temporal_lambda._keys import derive_idempotency_key
 from temporal_lambda._protocol import PreparedCall, parse_response, prepare_call
+from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
 
@@ -80,7 +83,13 @@ def attempt_budget(info: activity.Info) -> float | None:
 class LambdaActivities:
     """The activities the plugin registers, with the client and store they share."""
 
-    def __init__(self, client: LambdaClient, store: IdempotencyStore | None = None) -> None:
+    def __init__(
+        self,
+        client: LambdaClient,
+        store: IdempotencyStore | None = None,
+        *,
+        payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+    ) -> None:
         """Create the activities.
 
         Args:
@@ -88,9 +97,13 @@ class LambdaActivities:
             store: Where results are kept per idempotency key, so that an attempt after a
                 crash returns the earlier attempt's result instead of calling again;
                 ``None`` to call Lambda on every attempt.
+            payload_limit: The largest encoded result (bytes) Temporal accepts; a larger
+                one fails the call with ``Lambda.ResultTooLargeForTemporal`` instead of
+                being refused by Temporal and retried (which would run the function again).
         """
         self._client = client
         self._store = store
+        self._payload_limit = payload_limit
 
     @activity.defn(name=INVOKE_ACTIVITY_NAME)
     async def invoke(self, request: LambdaInvokeRequest) -> LambdaInvokeResult:
@@ -118,7 +131,7 @@ class LambdaActivities:
             request = _with_durable_name(request, key)
             attempt = _Attempt(info, request, prepare_call(request, key), key, started)
             if self._store is None:
-                return await self._send(attempt)
+                return await self._fits_temporal(await self._send(attempt), attempt)
             return await self._send_once(self._store, attempt)
         except LambdaError as err:
             activity.logger.info(
@@ -141,7 +154,9 @@ class LambdaActivities:
             activity.logger.info(
                 "Lambda %s: returning the stored result", attempt.request.function_name
             )
-            return _result_from_bytes(outcome.result)
+            return await self._fits_temporal(
+                _result_from_bytes(outcome.result), attempt, stored=True
+            )
         if outcome.kind == "in_progress":
             wait = outcome.retry_after or MIN_READ_TIMEOUT
             raise LambdaIdempotencyError(
@@ -159,7 +174,7 @@ class LambdaActivities:
                 retryable=False,
             )
         try:
-            result = await self._send(attempt)
+            result = await self._fits_temporal(await self._send(attempt), attempt)
         except BaseException:
             await _release(store, key, owner)
             raise
@@ -179,6 +194,46 @@ class LambdaActivities:
                 err,
             )
         return result
+
+    async def _fits_temporal(
+        self, result: LambdaInvokeResult, attempt: _Attempt, *, stored: bool = False
+    ) -> LambdaInvokeResult:
+        """Return ``result`` if Temporal will accept it, else fail the call for good.
+
+        Measured as Temporal will see it: encoded by the worker's payload converter, then its
+        codec (compression or encryption change the size), framed as the completion's
+        ``Payloads``. With external storage on the client, large payloads are stored outside
+        Temporal, so nothing is refused here. Checked before the result is stored, so a
+        result Temporal cannot carry is neither kept nor blamed on the store.
+        """
+        payloads = activity.payload_converter().to_payloads([result])
+        try:
+            data_converter = activity.client().data_converter
+        except RuntimeError:  # no client (ActivityEnvironment): no codec either
+            data_converter = None
+        if data_converter is not None:
+            if data_converter.external_storage is not None:
+                return result
+            if data_converter.payload_codec is not None:
+                payloads = await data_converter.payload_codec.encode(payloads)
+        size = Payloads(payloads=payloads).ByteSize()
+        if size <= self._payload_limit:
+            return result
+        ran = (
+            "ran in an earlier attempt, whose stored result"
+            if stored
+            else "ran once and returned; its result"
+        )
+        raise LambdaResultTooLargeError(
+            f"Lambda function {attempt.request.function_name} {ran} "
+            f"(request id {result.request_id}) is {size} bytes once encoded for Temporal, "
+            f"over Temporal's payload limit of {self._payload_limit} bytes. Not retried, "
+            "since a retry would run the function again: return a smaller result (e.g. a "
+            "reference to an object in S3) or turn on external storage for large payloads",
+            size=size,
+            limit=self._payload_limit,
+            request_id=result.request_id,
+        )
 
     async def _send(self, attempt: _Attempt) -> LambdaInvokeResult:
         """Send the call once, heartbeating while waiting, and parse the answer."""
