@@ -173,7 +173,7 @@ def describe_refusal(value: Any, name: str, max_depth: int = MAX_PAYLOAD_DEPTH) 
                 for key in item:
                     if not isinstance(key, str):
                         return (
-                            f"{path} has a key of type {type(key).__name__}; "
+                            f"{path} has a key of type {key.__class__.__name__}; "
                             f"JSON object keys must be str, and {_ACCEPTED}"
                         )
                 children = [(child, f"{path}[{key!r}]") for key, child in item.items()]
@@ -181,5 +181,6 @@ def describe_refusal(value: Any, name: str, max_depth: int = MAX_PAYLOAD_DEPTH) 
                 children = [(child, f"{path}[{index}]") for index, child in enumerate(item)]
             stack.extend((child, where, depth + 1) for child, where in reversed(children))
             continue
-        return f"{path} is {type(item).__name__}; {_ACCEPTED}"
+        # __class__, not type(): the workflow sandbox wraps some values (datetime) in proxies
+        return f"{path} is {item.__class__.__name__}; {_ACCEPTED}"
     return f"{name} cannot be sent"  # pragma: no cover (only called after a refusal)
