@@ -121,7 +121,9 @@ class LambdaPlugin(SimplePlugin):
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         """Add the activity and runner, and give the worker's workflows the payload limit."""
-        set_payload_limit(config["client"].namespace, self.payload_limit)
+        client = config.get("client")
+        if client is not None:
+            set_payload_limit(client.namespace, self.payload_limit)
         return super().configure_worker(config)
 
     def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
