@@ -261,3 +261,17 @@ def test_payload_limit_must_be_positive() -> None:
         ValueError, match=r"^payload_limit must be a positive number of bytes, got 0$"
     ):
         LambdaPlugin(region="us-east-1", idempotency_store=None, payload_limit=0)
+
+
+def test_payload_sizes_match_protobuf() -> None:
+    from temporalio.api.common.v1 import Payload, Payloads
+
+    from temporal_lambda._sizes import payload_size, payloads_size
+
+    for length in (0, 1, 127, 128, 16_383, 16_384, 3_000_000):
+        for metadata in ({}, {"encoding": b"json/plain"}, {"é" * 70: b"", "k": b"v" * 200}):
+            payloads = [Payload(metadata=metadata, data=b"x" * length), Payload()]
+            assert [payload_size(p) for p in payloads] == [p.ByteSize() for p in payloads]
+            assert (
+                payloads_size(map(payload_size, payloads)) == Payloads(payloads=payloads).ByteSize()
+            )

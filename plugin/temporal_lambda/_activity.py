@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.api.common.v1 import Payloads
 
 from temporal_lambda._client import LambdaClient
 from temporal_lambda._errors import (
@@ -26,7 +25,7 @@ from temporal_lambda._errors import (
 )
 from temporal_lambda._keys import derive_idempotency_key
 from temporal_lambda._protocol import PreparedCall, parse_response, prepare_call
-from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT
+from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
 
@@ -216,7 +215,7 @@ class LambdaActivities:
                 return result
             if data_converter.payload_codec is not None:
                 payloads = await data_converter.payload_codec.encode(payloads)
-        size = Payloads(payloads=payloads).ByteSize()
+        size = payloads_size(map(payload_size, payloads))
         if size <= self._payload_limit:
             return result
         ran = (

@@ -13,7 +13,6 @@ from enum import Enum
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.api.common.v1 import Payloads
 from temporalio.common import Priority, RawValue, RetryPolicy
 from temporalio.converter import DefaultPayloadConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
@@ -26,6 +25,8 @@ from temporal_lambda._sizes import (
     describe_refusal,
     json_bound,
     payload_limit,
+    payload_size,
+    payloads_size,
 )
 from temporal_lambda._types import (
     DEFAULT_IDEMPOTENCY_FIELD,
@@ -161,7 +162,7 @@ def _activity_input(request: LambdaInvokeRequest) -> Any:
             f"the request cannot be encoded by the workflow's payload converter: {failure}",
             "payload",
         )
-    size = Payloads(payloads=payloads).ByteSize()
+    size = payloads_size(map(payload_size, payloads))
     if size > limit:
         _refuse(
             f"the request is {size} bytes once encoded for Temporal, over its payload limit of "
