@@ -8,12 +8,14 @@ Workers add :class:`LambdaPlugin`; workflows call
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
 from temporal_lambda._errors import (
+    RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE,
     TIMEOUT_ERROR_TYPE,
     TRANSPORT_ERROR_TYPE,
     VALIDATION_ERROR_TYPE,
     LambdaError,
     LambdaFunctionError,
     LambdaIdempotencyError,
+    LambdaResultTooLargeError,
     LambdaServiceError,
     LambdaTransportError,
     LambdaValidationError,
@@ -21,6 +23,7 @@ from temporal_lambda._errors import (
 from temporal_lambda._keys import derive_idempotency_key
 from temporal_lambda._plugin import LambdaPlugin
 from temporal_lambda._protocol import NON_RETRYABLE_ERROR_TYPES
+from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, MAX_PAYLOAD_DEPTH
 from temporal_lambda._types import (
     INVOKE_ACTIVITY_NAME,
     InvocationType,
@@ -31,8 +34,11 @@ from temporal_lambda._types import (
 )
 
 __all__ = [
+    "DEFAULT_PAYLOAD_LIMIT",
     "INVOKE_ACTIVITY_NAME",
+    "MAX_PAYLOAD_DEPTH",
     "NON_RETRYABLE_ERROR_TYPES",
+    "RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE",
     "TIMEOUT_ERROR_TYPE",
     "TRANSPORT_ERROR_TYPE",
     "VALIDATION_ERROR_TYPE",
@@ -46,6 +52,7 @@ __all__ = [
     "LambdaInvokeRequest",
     "LambdaInvokeResult",
     "LambdaPlugin",
+    "LambdaResultTooLargeError",
     "LambdaServiceError",
     "LambdaTransportError",
     "LambdaValidationError",

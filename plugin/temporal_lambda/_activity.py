@@ -21,6 +21,7 @@ from temporal_lambda._errors import (
     RECORD_UNREADABLE_ERROR_TYPE,
     LambdaError,
     LambdaIdempotencyError,
+    LambdaResultTooLargeError,
     LambdaServiceError,
     LambdaValidationError,
     to_application_error,
@@ -32,6 +33,7 @@ from temporal_lambda._protocol import (
     parse_response,
     prepare_call,
 )
+from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
 
@@ -98,6 +100,7 @@ class LambdaActivities:
         store: IdempotencyStore | None = None,
         *,
         payload_codec: PayloadCodec | None = None,
+        payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
     ) -> None:
         """Create the activities.
 
@@ -109,10 +112,14 @@ class LambdaActivities:
             payload_codec: Encodes results kept in the store (e.g. encrypts them); default:
                 the payload codec of the worker's Temporal client, if it has one, so that
                 results at rest are as protected as they are in workflow history.
+            payload_limit: The largest encoded result (bytes) Temporal accepts; a larger
+                one fails the call with ``Lambda.ResultTooLargeForTemporal`` instead of
+                being refused by Temporal and retried (which would run the function again).
         """
         self._client = client
         self._store = store
         self._payload_codec = payload_codec
+        self._payload_limit = payload_limit
 
     @activity.defn(name=INVOKE_ACTIVITY_NAME)
     async def invoke(self, request: LambdaInvokeRequest) -> LambdaInvokeResult:
@@ -140,7 +147,7 @@ class LambdaActivities:
             request = _with_durable_name(request, key)
             attempt = _Attempt(info, request, prepare_call(request, key), key, started)
             if self._store is None:
-                return await self._send(attempt)
+                return await self._fits_temporal(await self._send(attempt), attempt)
             return await self._send_once(self._store, attempt)
         except LambdaError as err:
             activity.logger.info(
@@ -169,7 +176,9 @@ class LambdaActivities:
             activity.logger.info(
                 "Lambda %s: returning the stored result", attempt.request.function_name
             )
-            return await _decode_result(outcome.result, codec, attempt)
+            return await self._fits_temporal(
+                await _decode_result(outcome.result, codec, attempt), attempt, stored=True
+            )
         if outcome.kind == "in_progress":
             wait = outcome.retry_after or MIN_READ_TIMEOUT
             raise LambdaIdempotencyError(
@@ -187,7 +196,7 @@ class LambdaActivities:
                 retryable=False,
             )
         try:
-            result = await self._send(attempt)
+            result = await self._fits_temporal(await self._send(attempt), attempt)
         except BaseException:
             await _release(store, record, owner)
             raise
@@ -216,6 +225,46 @@ class LambdaActivities:
             return activity.client().data_converter.payload_codec
         except RuntimeError:  # no client: a sync activity context, or a test environment
             return None
+
+    async def _fits_temporal(
+        self, result: LambdaInvokeResult, attempt: _Attempt, *, stored: bool = False
+    ) -> LambdaInvokeResult:
+        """Return ``result`` if Temporal will accept it, else fail the call for good.
+
+        Measured as Temporal will see it: encoded by the worker's payload converter, then its
+        codec (compression or encryption change the size), framed as the completion's
+        ``Payloads``. With external storage on the client, large payloads are stored outside
+        Temporal, so nothing is refused here. Checked before the result is stored, so a
+        result Temporal cannot carry is neither kept nor blamed on the store.
+        """
+        payloads = activity.payload_converter().to_payloads([result])
+        try:
+            data_converter = activity.client().data_converter
+        except RuntimeError:  # no client (ActivityEnvironment): no codec either
+            data_converter = None
+        if data_converter is not None:
+            if data_converter.external_storage is not None:
+                return result
+            if data_converter.payload_codec is not None:
+                payloads = await data_converter.payload_codec.encode(payloads)
+        size = payloads_size(map(payload_size, payloads))
+        if size <= self._payload_limit:
+            return result
+        ran = (
+            "ran in an earlier attempt, whose stored result"
+            if stored
+            else "ran once and returned; its result"
+        )
+        raise LambdaResultTooLargeError(
+            f"Lambda function {attempt.request.function_name} {ran} "
+            f"(request id {result.request_id}) is {size} bytes once encoded for Temporal, "
+            f"over Temporal's payload limit of {self._payload_limit} bytes. Not retried, "
+            "since a retry would run the function again: return a smaller result (e.g. a "
+            "reference to an object in S3) or turn on external storage for large payloads",
+            size=size,
+            limit=self._payload_limit,
+            request_id=result.request_id,
+        )
 
     async def _send(self, attempt: _Attempt) -> LambdaInvokeResult:
         """Send the call once, heartbeating while waiting, and parse the answer."""

@@ -7,6 +7,7 @@ The tree::
     ├── LambdaServiceError         the Invoke API answered with an error status
     ├── LambdaFunctionError        the function ran and failed (X-Amz-Function-Error)
     ├── LambdaTransportError       no complete HTTP answer (connect, read, reset, timeout)
+    ├── LambdaResultTooLargeError  the function's result is over Temporal's payload limit
     └── LambdaIdempotencyError     the idempotency store refused or could not answer
         ├── ResultTooLarge         (temporal_lambda.idempotency) result over the store's limit
         ├── StoreUnavailable       (temporal_lambda.idempotency) locked, full or unreachable
@@ -40,6 +41,9 @@ STORE_UNAVAILABLE_ERROR_TYPE = "Lambda.IdempotencyStoreUnavailable"
 RECORD_UNREADABLE_ERROR_TYPE = "Lambda.IdempotencyRecordUnreadable"
 """The call already ran, but its stored result cannot be read (damaged, or encoded with a
 codec this worker lacks): not retried, since a retry would read the same record."""
+RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE = "Lambda.ResultTooLargeForTemporal"
+"""The function ran but its encoded result is over Temporal's payload limit: not retried,
+since a retry would run the function again."""
 
 
 class LambdaError(Exception):
@@ -152,6 +156,23 @@ class LambdaTransportError(LambdaError):
     def details(self) -> dict[str, Any]:
         """Return whether the request may have reached Lambda."""
         return {"timeout": self.timeout, "maybe_sent": self.maybe_sent}
+
+
+class LambdaResultTooLargeError(LambdaError):
+    """The function ran, but Temporal cannot carry its result; not retried."""
+
+    error_type = RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE
+    retryable = False
+
+    def __init__(self, message: str, *, size: int, limit: int, request_id: str | None) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+        self.request_id = request_id
+
+    def details(self) -> dict[str, Any]:
+        """Return the encoded size, the limit and the invocation's request id."""
+        return {"size": self.size, "limit": self.limit, "request_id": self.request_id}
 
 
 class LambdaIdempotencyError(LambdaError):

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import WorkflowRunner
+from temporalio.worker import ReplayerConfig, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
+from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, set_payload_limit
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class LambdaPlugin(SimplePlugin):
         http: HttpSettings | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         idempotency_store: IdempotencyStore | Literal["default"] | None = "default",
+        payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
     ) -> None:
         """Create the plugin and its Lambda client.
 
@@ -82,7 +84,23 @@ class LambdaPlugin(SimplePlugin):
                 when its last worker stops (and makes a new one for the next); a store you
                 pass stays yours: the plugin never closes it, so one store can serve
                 several plugins, and you close it (``await store.aclose()``) when done.
+            payload_limit: The largest payload (bytes, encoded) the namespace accepts: its
+                ``limit.blobSize.error``, 2 MiB unless the server was configured otherwise.
+                Requests over it are refused in the workflow, results over it fail the call
+                without a retry (a retry would run the function again).
+
+        Raises:
+            ValueError: ``payload_limit`` is not a positive number of bytes.
         """
+        if (
+            isinstance(payload_limit, bool)
+            or not isinstance(payload_limit, int)
+            or payload_limit < 1
+        ):
+            raise ValueError(
+                f"payload_limit must be a positive number of bytes, got {payload_limit!r}"
+            )
+        self.payload_limit = payload_limit
         self.client = LambdaClient(
             region=region,
             endpoint_url=endpoint_url,
@@ -103,13 +121,27 @@ class LambdaPlugin(SimplePlugin):
         )
         self._workers = 0
         self._store_closed = False
-        self.lambda_activities = LambdaActivities(self.client, self.store)
+        self.lambda_activities = LambdaActivities(
+            self.client, self.store, payload_limit=payload_limit
+        )
         super().__init__(
             PLUGIN_NAME,
             activities=[self.lambda_activities.invoke],
             workflow_runner=_pass_through,
             run_context=self._run_context,
         )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        """Add the activity and runner, and give the worker's workflows the payload limit."""
+        client = config.get("client")
+        if client is not None:
+            set_payload_limit(client.namespace, self.payload_limit)
+        return super().configure_worker(config)
+
+    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
+        """Configure a replayer as a worker, so replayed workflows check the same limit."""
+        set_payload_limit(config.get("namespace", "ReplayNamespace"), self.payload_limit)
+        return super().configure_replayer(config)
 
     @asynccontextmanager
     async def _run_context(self) -> AsyncIterator[None]:

@@ -10,14 +10,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import Priority, RetryPolicy
+from temporalio.common import Priority, RawValue, RetryPolicy
+from temporalio.converter import DefaultPayloadConverter, PayloadConverter
+from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 from temporal_lambda._errors import VALIDATION_ERROR_TYPE
 from temporal_lambda._protocol import NON_RETRYABLE_ERROR_TYPES
+from temporal_lambda._sizes import (
+    ENCODING_OVERHEAD,
+    describe_refusal,
+    json_bound,
+    payload_limit,
+    payload_size,
+    payloads_size,
+)
 from temporal_lambda._types import (
     DEFAULT_IDEMPOTENCY_FIELD,
     INVOKE_ACTIVITY_NAME,
@@ -79,6 +89,92 @@ def _wire_value(value: Enum | str) -> str:
     return str(value.value) if isinstance(value, Enum) else value
 
 
+def _refuse(message: str, field: str) -> NoReturn:
+    """Raise the validation error the activity would raise, from the workflow."""
+    raise ApplicationError(
+        message, {"field": field}, type=VALIDATION_ERROR_TYPE, non_retryable=True
+    )
+
+
+def _is_default_json(converter: PayloadConverter) -> bool:
+    """Whether ``converter`` is Temporal's default one (which the size bound is exact-safe for)."""
+    inner = getattr(converter, "_inner_payload_converter", converter)
+    return type(inner) is DefaultPayloadConverter
+
+
+def _fields_bound(request: LambdaInvokeRequest) -> int:
+    """Upper bound of the JSON of the request's string fields (huge if one is not a string)."""
+    texts = [
+        request.function_name,
+        request.invocation_type,
+        request.qualifier,
+        request.log_type,
+        request.tenant_id,
+        request.durable_execution_name,
+        request.idempotency_key,
+        request.idempotency_key_field,
+        *request.non_retryable_function_errors,
+    ]
+    total = 0
+    for text in texts:
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            return 2**62
+        total += 3 + (6 if text.isascii() else 12) * len(text)
+    return total
+
+
+def _activity_input(request: LambdaInvokeRequest) -> Any:
+    """Check that ``request`` can cross Temporal, and return what to schedule the activity with.
+
+    Payload and client context must be JSON values nested at most
+    :data:`~temporal_lambda._sizes.MAX_PAYLOAD_DEPTH` deep (one iterative walk), and the
+    request must encode within the namespace's payload limit. With Temporal's default
+    converter, a walk's bound far below the limit proves the request fits without encoding
+    it; otherwise it is encoded here with the workflow's converter, and (default converter
+    only) handed to the activity already encoded, so it is not encoded twice.
+
+    Raises:
+        ApplicationError: ``Lambda.ValidationError``, non-retryable, with the field's name
+            in the details; no activity is scheduled.
+    """
+    bound = json_bound(request.payload)
+    if bound is None:
+        _refuse(describe_refusal(request.payload, "payload"), "payload")
+    if request.client_context is not None:
+        context_bound = json_bound(request.client_context)
+        if context_bound is None:
+            _refuse(describe_refusal(request.client_context, "client_context"), "client_context")
+        bound += context_bound
+    limit = payload_limit(workflow.info().namespace)
+    converter = workflow.payload_converter()
+    default = _is_default_json(converter)
+    if default and bound + _fields_bound(request) + ENCODING_OVERHEAD <= limit:
+        return request
+    failure: str | None = None
+    try:
+        payloads = converter.to_payloads([request])
+    except Exception as exc:  # the converter's own refusal; its message may quote the payload
+        failure = type(exc).__name__
+    if failure is not None:
+        _refuse(
+            f"the request cannot be encoded by the workflow's payload converter: {failure}",
+            "payload",
+        )
+    size = payloads_size(map(payload_size, payloads))
+    if size > limit:
+        _refuse(
+            f"the request is {size} bytes once encoded for Temporal, over its payload limit of "
+            f"{limit} bytes; nothing was sent. Send a smaller payload (e.g. a reference to an "
+            "object in S3) or turn on external storage for large payloads",
+            "payload",
+        )
+    if default and len(payloads) == 1:
+        return RawValue(payloads[0])
+    return request
+
+
 async def invoke_lambda(
     function_name: str,
     payload: Any = None,
@@ -111,7 +207,10 @@ async def invoke_lambda(
 
     Args:
         function_name: Name, partial ARN or ARN, optionally with ``:qualifier``.
-        payload: Any JSON-serialisable value, sent as the event.
+        payload: A JSON value, sent as the event: ``dict`` with ``str`` keys, ``list`` or
+            ``tuple`` (sent as an array), ``str``, ``int``, finite ``float``, ``bool``,
+            ``None``; ``bytes``, ``set``, ``datetime`` and the like are refused, not
+            converted.
         invocation_type: ``RequestResponse`` (default), ``Event`` or ``DryRun``.
         qualifier: Version or alias.
         log_type: ``Tail`` to receive the last 4 KB of the log in the result.
@@ -143,6 +242,10 @@ async def invoke_lambda(
         The invocation's result.
 
     Raises:
+        temporalio.exceptions.ApplicationError: ``Lambda.ValidationError`` (non-retryable),
+            raised in the workflow before anything is scheduled, when ``payload`` or
+            ``client_context`` holds something other than JSON values, nests deeper than
+            256 levels, or the request is larger than Temporal's payload limit.
         temporalio.exceptions.ActivityError: the call failed; its ``cause`` is an
             ``ApplicationError`` whose ``type`` names the failure.
     """
@@ -164,7 +267,7 @@ async def invoke_lambda(
     )
     result: LambdaInvokeResult = await workflow.execute_activity(
         INVOKE_ACTIVITY_NAME,
-        request,
+        _activity_input(request),
         result_type=LambdaInvokeResult,
         task_queue=task_queue,
         start_to_close_timeout=start_to_close_timeout
