@@ -106,8 +106,7 @@ def _scrub_value(value: Any, secrets: tuple[str, ...]) -> Any:
         return {key: _scrub_value(item, secrets) for key, item in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {
-            f.name: _scrub_value(getattr(value, f.name), secrets)
-            for f in dataclasses.fields(value)
+            f.name: _scrub_value(getattr(value, f.name), secrets) for f in dataclasses.fields(value)
         }
         return dataclasses.replace(value, **changes)
     return value

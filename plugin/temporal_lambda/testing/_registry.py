@@ -104,9 +104,7 @@ def parse_function_name(
     return match["name"], qualifier, ours
 
 
-def asked_function_arn(
-    raw: str, qualifier: str | None, *, region: str, account_id: str
-) -> str:
+def asked_function_arn(raw: str, qualifier: str | None, *, region: str, account_id: str) -> str:
     """Return the ARN a FunctionName asks for, as Lambda names it in a 404.
 
     The partition, region and account are the name's own when it gives them (another
