@@ -44,7 +44,7 @@ from temporal_lambda._protocol import (
     prepare_call,
     retry_after_seconds,
 )
-from temporal_lambda._redact import REDACTED, scrub, scrub_error
+from temporal_lambda._redact import REDACTED, call_quietly, quiet_signing, scrub, scrub_error
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
 from tests.test_activity import make_env
@@ -250,6 +250,46 @@ def test_scrub_patterns() -> None:
     assert scrub(plain) == plain
 
 
+def test_scrub_aws_invalid_signature_message() -> None:
+    """AWS's own 403 shows the canonical request it expected, session token included."""
+    token = "IQoJb3JpZ2luX2VjE" + secrets.token_hex(20)
+    message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method.\n\nThe Canonical String for "
+        "this request should have been\n'POST\n/2015-03-31/functions/f/invocations\n\n"
+        f"host:lambda.us-east-1.amazonaws.com\nx-amz-date:20300102T030405Z\n"
+        f"x-amz-security-token:{token}\n\nhost;x-amz-date;x-amz-security-token\n"
+        + "e3b0" * 16
+        + "'"
+    )
+    assert token not in scrub(message)
+    assert token not in scrub(message, [token])
+    assert f"x-amz-security-token:{REDACTED}" in scrub(message)
+
+
+def test_quiet_span_drops_only_our_debug_records() -> None:
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("botocore.endpoint")
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        with quiet_signing():
+            logger.debug("signed request inside")
+            logger.warning("warning inside")
+        call_quietly(lambda: logger.debug("refresh inside"))
+        logger.debug("outside")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert [r.getMessage() for r in records] == ["warning inside", "outside"]
+
+
 def test_scrub_error_reaches_details_and_causes() -> None:
     secret = "very-secret-" + secrets.token_hex(8)
     info = FunctionErrorInfo(
@@ -373,7 +413,7 @@ async def test_echoed_secrets_never_reach_history_or_logs(dev_env: WorkflowEnvir
     assert proxy.message.startswith("<html><body><h1>502 Bad Gateway</h1>")
     assert f"<td>AWS4-HMAC-SHA256 {REDACTED}</td>" in proxy.message
     assert any("Lambda denied failed" in line for line in lines)  # the plugin did log
-    forbidden = [secret_key, token, *signatures]
+    forbidden = [access_key, secret_key, token, *signatures]
     texts = {
         "history": "\n".join(histories),
         "logs": "\n".join(lines),

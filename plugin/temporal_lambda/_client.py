@@ -47,7 +47,7 @@ import yarl
 
 from temporal_lambda._closing import AsyncClosing
 from temporal_lambda._errors import LambdaTransportError
-from temporal_lambda._redact import quiet_signing, scrub
+from temporal_lambda._redact import call_quietly, quiet_signing, scrub
 
 __all__ = ["HttpSettings", "LambdaClient", "RawResponse"]
 
@@ -59,7 +59,7 @@ _NO_CREDENTIALS = (
 _UNSIGNED_HEADERS = frozenset(
     {"accept", "accept-encoding", "connection", "content-length", "host", "user-agent"}
 )
-_KEPT_SECRETS = 8
+_KEPT_SECRETS = 12
 """Most recent secret keys and tokens a signer remembers for scrubbing errors."""
 _URL_CACHE_SIZE = 1024
 """Most parsed request URLs a client keeps (one per function and qualifier called)."""
@@ -408,8 +408,8 @@ class _SigV4Auth(httpx.Auth):
         self._credentials = credentials
         self._region = region
         self.secrets: tuple[str, ...] = ()
-        """Secret keys and session tokens of the credentials signed with lately (the last
-        few, so an error of a call signed just before a refresh is scrubbed too)."""
+        """Access keys, secret keys and session tokens of the credentials signed with lately
+        (the last few, so an error of a call signed just before a refresh is scrubbed too)."""
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -422,7 +422,7 @@ class _SigV4Auth(httpx.Auth):
         """Return frozen credentials, refreshing them off the event loop when due."""
         credentials = self._credentials
         if _may_refresh(credentials):
-            return await asyncio.to_thread(credentials.get_frozen_credentials)
+            return await asyncio.to_thread(call_quietly, credentials.get_frozen_credentials)
         return credentials.get_frozen_credentials()
 
     def sync_auth_flow(self, request: httpx.Request) -> Any:
@@ -454,7 +454,11 @@ class _SigV4Auth(httpx.Auth):
 
     def _remember(self, frozen: Any) -> None:
         """Keep the secrets of ``frozen``, so errors can be scrubbed of them."""
-        for value in (getattr(frozen, "secret_key", None), getattr(frozen, "token", None)):
+        for value in (
+            getattr(frozen, "access_key", None),
+            getattr(frozen, "secret_key", None),
+            getattr(frozen, "token", None),
+        ):
             if isinstance(value, str) and value and value not in self.secrets:
                 self.secrets = (value, *self.secrets)[:_KEPT_SECRETS]
 
@@ -550,7 +554,7 @@ class LambdaClient(AsyncClosing):
         return self._http.max_retry_after
 
     def secrets(self) -> tuple[str, ...]:
-        """Return the secret keys and session tokens recent signed calls used.
+        """Return the access keys, secret keys and session tokens recent signed calls used.
 
         Errors are scrubbed of them (:func:`temporal_lambda._redact.scrub_error`) before they
         leave the package: a server may echo a request's headers in its answer.
@@ -567,7 +571,7 @@ class LambdaClient(AsyncClosing):
         if self._auth is None:
             credentials = self._credentials
             if credentials is None:
-                credentials = await asyncio.to_thread(self._session.get_credentials)
+                credentials = await asyncio.to_thread(call_quietly, self._session.get_credentials)
             if credentials is None:
                 raise LambdaTransportError(_NO_CREDENTIALS, maybe_sent=False)
             self._auth = _SigV4Auth(credentials, self._region)

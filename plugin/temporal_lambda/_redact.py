@@ -10,11 +10,14 @@ Two leaks are closed here:
   at the one place errors leave the client (transport errors) and the activity (just
   before ``to_application_error``).
 - botocore's ``SigV4Auth.add_auth`` logs the canonical request (with the session token),
-  the string to sign and the signature at DEBUG on the ``botocore.auth`` logger.
-  :func:`quiet_signing` marks the span of our own signing in a context variable, and a
-  filter on that logger drops its records inside the span: other botocore users in the
-  process keep their debug output. The check is one context-variable read per record, and
-  only when that logger is enabled for DEBUG.
+  the string to sign and the signature at DEBUG on the ``botocore.auth`` logger; a
+  credential refresh (STS, SSO) logs its signed request and the response carrying the new
+  secrets at DEBUG on ``botocore.endpoint``/``botocore.parsers``. :func:`quiet_signing`
+  (and :func:`call_quietly`, for a refresh run in a thread) marks the span of our own
+  signing and credential resolution in a context variable, and a filter on each of
+  :data:`QUIET_LOGGERS` drops their records below WARNING inside the span: other botocore
+  users in the process keep their debug output. The check is one context-variable read per
+  record, and only when such a logger is enabled for the record's level.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ import contextvars
 import dataclasses
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["REDACTED", "quiet_signing", "scrub", "scrub_error"]
+__all__ = ["QUIET_LOGGERS", "REDACTED", "call_quietly", "quiet_signing", "scrub", "scrub_error"]
 
 REDACTED = "[redacted]"
 """What stands in place of a removed secret."""
@@ -47,20 +50,37 @@ _PATTERNS = (
     re.compile(r"(?i)(credential[\"']?\s*[:=]\s*[\"']?)[^\s\"'<>&,;]+"),
 )
 
+_T = TypeVar("_T")
+
 _signing: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "temporal_lambda_signing", default=False
 )
 
 
+QUIET_LOGGERS = (
+    "botocore.auth",
+    "botocore.credentials",
+    "botocore.endpoint",
+    "botocore.hooks",
+    "botocore.httpsession",
+    "botocore.parsers",
+    "botocore.retryhandler",
+    "botocore.utils",
+    "urllib3.connectionpool",
+)
+"""Loggers whose records below WARNING are dropped while we sign or resolve credentials."""
+
+
 class _DuringOurSigning(logging.Filter):
-    """Drop ``botocore.auth`` records emitted while we sign (see :func:`quiet_signing`)."""
+    """Drop debug and info records emitted while we sign (see :func:`quiet_signing`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not _signing.get()
+        return record.levelno >= logging.WARNING or not _signing.get()
 
 
 _FILTER = _DuringOurSigning()
-logging.getLogger("botocore.auth").addFilter(_FILTER)
+for _name in QUIET_LOGGERS:
+    logging.getLogger(_name).addFilter(_FILTER)
 
 
 @contextmanager
@@ -74,6 +94,12 @@ def quiet_signing() -> Iterator[None]:
         yield
     finally:
         _signing.reset(token)
+
+
+def call_quietly(function: Callable[[], _T]) -> _T:
+    """Call ``function`` inside :func:`quiet_signing` (for ``asyncio.to_thread``)."""
+    with quiet_signing():
+        return function()
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
