@@ -454,8 +454,14 @@ async def test_invalid_json_payload(lam: LocalLambda) -> None:
 
 
 async def test_durable_execution_names_are_unique_per_function() -> None:
+    runs: list[Any] = []
+
+    def flow(event: Any, context: LambdaContext) -> dict[str, Any]:
+        runs.append(event)
+        return {"ok": event}
+
     async with LocalLambda(credentials=None) as lam:
-        lam.register("flow", lambda event, context: {"ok": event})
+        lam.register("flow", flow)
         async with httpx.AsyncClient(base_url=lam.endpoint_url) as client:
 
             async def start(payload: bytes) -> httpx.Response:
@@ -474,13 +480,15 @@ async def test_durable_execution_names_are_unique_per_function() -> None:
     assert arn.startswith(
         "arn:aws:lambda:us-east-1:123456789012:function:flow:$LATEST/durable-execution/order-7/"
     )
-    assert again.status_code == 409
-    assert again.headers["x-amzn-ErrorType"] == "DurableExecutionAlreadyStartedException"
+    # The same name and payload re-attach to the execution: its result, not a second run.
+    assert again.status_code == 200
+    assert again.json() == {"ok": {"a": 1}}
     assert again.headers["X-Amz-Durable-Execution-Arn"] == arn
-    assert again.json()["message"] == "Durable execution order-7 has already been started."
+    assert runs == [{"a": 1}]
     assert other.status_code == 409
+    assert other.headers["x-amzn-ErrorType"] == "DurableExecutionAlreadyStartedException"
     assert "X-Amz-Durable-Execution-Arn" not in other.headers
     assert other.json()["message"] == (
         "Durable execution order-7 has already been started with a different payload."
     )
-    assert [r.status_code for r in lam.records("flow")] == [200, 409, 409]
+    assert [r.status_code for r in lam.records("flow")] == [200, 200, 409]

@@ -33,6 +33,7 @@ from temporal_lambda._protocol import (
     parse_response,
     prepare_call,
 )
+from temporal_lambda._redact import scrub_error
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
@@ -145,11 +146,16 @@ class LambdaActivities:
         )
         try:
             request = _with_durable_name(request, key)
-            attempt = _Attempt(info, request, prepare_call(request, key), key, started)
+            call = prepare_call(
+                request, key, region=self._client.region, partition=self._client.partition
+            )
+            attempt = _Attempt(info, request, call, key, started)
             if self._store is None:
                 return await self._fits_temporal(await self._send(attempt), attempt)
             return await self._send_once(self._store, attempt)
         except LambdaError as err:
+            # A server may echo the signed request's headers into its answer.
+            scrub_error(err, self._client.secrets())
             activity.logger.info(
                 "Lambda %s failed: %s (%s)", request.function_name, err.error_type, err
             )
@@ -279,13 +285,22 @@ class LambdaActivities:
             raw = await self._client.send(attempt.take_call(), read_timeout=read_timeout)
         try:
             return parse_response(
-                attempt.request, attempt.key, raw.status_code, raw.headers, raw.body
+                attempt.request,
+                attempt.key,
+                raw.status_code,
+                raw.headers,
+                raw.body,
+                max_retry_after=self._client.max_retry_after,
             )
         except LambdaServiceError as err:
             if (
                 err.code == DURABLE_ALREADY_STARTED
                 and attempt.request.durable_execution_name_from_key
+                and raw.headers.get("x-amz-durable-execution-arn")
             ):
+                # The execution this key names exists, for this payload (Lambda answers a
+                # same-payload start with the execution itself; a 409 naming it means the
+                # same). Without its ARN the 409 is a different payload: an error.
                 return LambdaInvokeResult(
                     status_code=raw.status_code,
                     idempotency_key=attempt.key,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import urllib.parse
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,6 +47,7 @@ import yarl
 
 from temporal_lambda._closing import AsyncClosing
 from temporal_lambda._errors import LambdaTransportError
+from temporal_lambda._redact import call_quietly, quiet_signing, scrub
 
 __all__ = ["HttpSettings", "LambdaClient", "RawResponse"]
 
@@ -57,6 +59,8 @@ _NO_CREDENTIALS = (
 _UNSIGNED_HEADERS = frozenset(
     {"accept", "accept-encoding", "connection", "content-length", "host", "user-agent"}
 )
+_KEPT_SECRETS = 12
+"""Most recent secret keys and tokens a signer remembers for scrubbing errors."""
 _URL_CACHE_SIZE = 1024
 """Most parsed request URLs a client keeps (one per function and qualifier called)."""
 # Headers SigV4 adds or replaces; copied from the signed botocore request onto the httpx one.
@@ -99,8 +103,17 @@ class HttpSettings:
     """Unanswered probes before the kernel drops the connection."""
     user_agent: str = "temporal-lambda/0.1"
     """``User-Agent`` header (not signed)."""
+    max_retry_after: float = 900.0
+    """Longest wait (seconds) a ``Retry-After`` answer may ask for before the next attempt;
+    longer values, and HTTP-dates further ahead, are cut to this (default: Lambda's 15
+    minutes, the longest a function runs)."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.max_retry_after <= 86_400 * 365:
+            raise ValueError(
+                f"max_retry_after must be between 0 and one year in seconds, "
+                f"got {self.max_retry_after}"
+            )
         if not 1 <= self.tcp_keepalive_idle <= 60:
             raise ValueError(
                 f"tcp_keepalive_idle must be between 1 and 60 seconds, "
@@ -343,6 +356,36 @@ def _resolve_endpoint(
     return url.rstrip("/")
 
 
+def _check_endpoint_url(endpoint_url: str) -> None:
+    """Refuse an endpoint URL carrying user information (``https://user:pass@host``).
+
+    The transport cannot send such a URL (every call would fail), and Lambda takes no
+    credentials in the URL. The message never repeats the URL, which holds a password.
+    """
+    try:
+        parts = urllib.parse.urlsplit(endpoint_url)
+    except ValueError:
+        raise ValueError("endpoint_url is not a valid URL") from None
+    if "@" in parts.netloc:
+        raise ValueError(
+            "endpoint_url must not contain user information (user:password@host); "
+            "Lambda calls are signed with the AWS credentials (credentials= or the standard "
+            "chain), not with URL credentials"
+        )
+
+
+def _partition_of(session: botocore.session.Session, region: str) -> str:
+    """Return the AWS partition (``aws``, ``aws-cn``, ``aws-us-gov``...) of ``region``.
+
+    Uses botocore's partition data and the same matching its endpoint rules use.
+    """
+    loader = session.get_component("data_loader")
+    library = botocore.endpoint_provider.RuleSetStandardLibrary(loader.load_data("partitions"))
+    partition: dict[str, Any] = library.aws_partition(region)
+    name: str = partition["name"]
+    return name
+
+
 def _may_refresh(credentials: Any) -> bool:
     """Tell whether freezing ``credentials`` may do I/O (and so must leave the event loop).
 
@@ -365,6 +408,9 @@ class _SigV4Auth(httpx.Auth):
     def __init__(self, credentials: Any, region: str) -> None:
         self._credentials = credentials
         self._region = region
+        self.secrets: tuple[str, ...] = ()
+        """Access keys, secret keys and session tokens of the credentials signed with lately
+        (the last few, so an error of a call signed just before a refresh is scrubbed too)."""
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -377,7 +423,7 @@ class _SigV4Auth(httpx.Auth):
         """Return frozen credentials, refreshing them off the event loop when due."""
         credentials = self._credentials
         if _may_refresh(credentials):
-            return await asyncio.to_thread(credentials.get_frozen_credentials)
+            return await asyncio.to_thread(call_quietly, credentials.get_frozen_credentials)
         return credentials.get_frozen_credentials()
 
     def sync_auth_flow(self, request: httpx.Request) -> Any:
@@ -397,13 +443,25 @@ class _SigV4Auth(httpx.Auth):
             headers=headers,
             data=request.content,
         )
-        botocore.auth.SigV4Auth(frozen, _SERVICE, self._region).add_auth(aws_request)
+        self._remember(frozen)
+        with quiet_signing():
+            botocore.auth.SigV4Auth(frozen, _SERVICE, self._region).add_auth(aws_request)
         for name in _SIGNATURE_HEADERS:
             value = aws_request.headers.get(name)
             if value is None:
                 request.headers.pop(name, None)
             else:
                 request.headers[name] = value
+
+    def _remember(self, frozen: Any) -> None:
+        """Keep the secrets of ``frozen``, so errors can be scrubbed of them."""
+        for value in (
+            getattr(frozen, "access_key", None),
+            getattr(frozen, "secret_key", None),
+            getattr(frozen, "token", None),
+        ):
+            if isinstance(value, str) and value and value not in self.secrets:
+                self.secrets = (value, *self.secrets)[:_KEPT_SECRETS]
 
 
 class LambdaClient(AsyncClosing):
@@ -425,7 +483,8 @@ class LambdaClient(AsyncClosing):
         transport: Replaces the pooled transport (tests pass ``httpx.MockTransport``).
 
     Raises:
-        ValueError: no region given and none configured.
+        ValueError: no region given and none configured, or ``endpoint_url`` carries
+            user information (``user:password@``).
     """
 
     def __init__(
@@ -450,7 +509,10 @@ class LambdaClient(AsyncClosing):
                 "no AWS region: pass region=, or set AWS_REGION / AWS_DEFAULT_REGION, "
                 "or configure one in the profile"
             )
+        if endpoint_url is not None:
+            _check_endpoint_url(endpoint_url)
         self._region: str = resolved_region
+        self._partition = _partition_of(self._session, self._region)
         self._endpoint = _resolve_endpoint(
             self._session,
             region=self._region,
@@ -483,6 +545,24 @@ class LambdaClient(AsyncClosing):
         return self._region
 
     @property
+    def partition(self) -> str:
+        """The AWS partition of :attr:`region` (``aws``, ``aws-cn``, ``aws-us-gov``...)."""
+        return self._partition
+
+    @property
+    def max_retry_after(self) -> float:
+        """The longest ``Retry-After`` wait honoured (:attr:`HttpSettings.max_retry_after`)."""
+        return self._http.max_retry_after
+
+    def secrets(self) -> tuple[str, ...]:
+        """Return the access keys, secret keys and session tokens recent signed calls used.
+
+        Errors are scrubbed of them (:func:`temporal_lambda._redact.scrub_error`) before they
+        leave the package: a server may echo a request's headers in its answer.
+        """
+        return () if self._auth is None else self._auth.secrets
+
+    @property
     def endpoint(self) -> str:
         """The resolved base URL, e.g. ``https://lambda.us-east-1.amazonaws.com``."""
         return self._endpoint
@@ -492,7 +572,7 @@ class LambdaClient(AsyncClosing):
         if self._auth is None:
             credentials = self._credentials
             if credentials is None:
-                credentials = await asyncio.to_thread(self._session.get_credentials)
+                credentials = await asyncio.to_thread(call_quietly, self._session.get_credentials)
             if credentials is None:
                 raise LambdaTransportError(_NO_CREDENTIALS, maybe_sent=False)
             self._auth = _SigV4Auth(credentials, self._region)
@@ -554,7 +634,7 @@ class LambdaClient(AsyncClosing):
             finally:
                 await response.aclose()
         except httpx.RequestError as exc:
-            raise _translate(exc, target) from exc
+            raise _translate(exc, target, auth.secrets) from exc
         return RawResponse(
             status_code=response.status_code,
             headers={name.lower(): value for name, value in response.headers.items()},
@@ -567,9 +647,11 @@ class LambdaClient(AsyncClosing):
         await self._transport.aclose()
 
 
-def _translate(exc: httpx.RequestError, target: str) -> LambdaTransportError:
+def _translate(
+    exc: httpx.RequestError, target: str, secrets: tuple[str, ...] = ()
+) -> LambdaTransportError:
     """Map an httpx failure to :class:`LambdaTransportError` (no headers, no secrets)."""
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    detail = scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secrets)
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return LambdaTransportError(f"{target}: could not connect ({detail})", maybe_sent=False)
     if isinstance(exc, httpx.PoolTimeout):

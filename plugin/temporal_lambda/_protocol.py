@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
+import email.utils
 import json
-import math
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -62,6 +63,7 @@ from temporal_lambda._types import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_RETRY_AFTER",
     "MAX_CLIENT_CONTEXT",
     "MAX_EVENT_PAYLOAD",
     "MAX_INVOKE_ASYNC_PAYLOAD",
@@ -72,6 +74,7 @@ __all__ = [
     "classify_service_error",
     "parse_response",
     "prepare_call",
+    "retry_after_seconds",
     "validate_idempotency_key",
 ]
 
@@ -90,6 +93,9 @@ MAX_QUALIFIER = 128
 MAX_TENANT_ID = 256
 MAX_DURABLE_EXECUTION_NAME = 64
 MAX_IDEMPOTENCY_KEY = 64
+DEFAULT_MAX_RETRY_AFTER = 900.0
+"""Longest ``Retry-After`` wait honoured by default, in seconds (Lambda's 15 minutes)."""
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 
 INVOKE_PATH = "/2015-03-31/functions/{}/invocations"
 INVOKE_ASYNC_PATH = "/2014-11-13/functions/{}/invoke-async"
@@ -102,9 +108,9 @@ REQUEST_TOO_LARGE = "RequestTooLargeException"
 
 # Patterns from botocore's service model (lambda 2015-03-31), applied with fullmatch.
 _FUNCTION_NAME_RE = re.compile(
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?"
-    r"((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
-    r"(\d{12}:)?"
+    r"(?P<arn>arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?"
+    r"((?P<region>(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}):)?"
+    r"(?P<account>\d{12}:)?"
     r"(function:)?"
     r"(?P<name>[a-zA-Z0-9\-_\.]+)"
     r"(:(?P<qualifier>\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9\-_]+))?",
@@ -290,8 +296,17 @@ def _check_string(value: object, *, label: str, field: str) -> str:
     return value
 
 
-def _validate_function_name(name: object) -> str | None:
-    """Validate the function name; return the qualifier it carries, if any."""
+def _validate_function_name(
+    name: object, region: str | None = None, partition: str | None = None
+) -> str | None:
+    """Validate the function name; return the qualifier it carries, if any.
+
+    When ``region`` or ``partition`` is given, a name that names another region or
+    partition (a full ARN, or ``region:account:function:name``) is refused: it would be
+    signed for and sent to this client's regional endpoint, which does not serve it. A
+    region-like prefix without an ARN or account (``my-fn-1:prod``) is a name and a
+    qualifier, not a region, and is not checked.
+    """
     name = _check_string(name, label="function name", field="function_name")
     _check_length(name, label="function name", field="function_name", maximum=MAX_FUNCTION_NAME)
     match = _FUNCTION_NAME_RE.fullmatch(name)
@@ -315,6 +330,7 @@ def _validate_function_name(name: object) -> str | None:
             f"{MAX_BARE_FUNCTION_NAME} characters",
             field="function_name",
         )
+    _check_location(name, match, region, partition)
     qualifier: str | None = match.group("qualifier")
     if qualifier is not None and len(qualifier) > MAX_QUALIFIER:
         raise LambdaValidationError(
@@ -323,6 +339,33 @@ def _validate_function_name(name: object) -> str | None:
             field="function_name",
         )
     return qualifier
+
+
+def _check_location(
+    name: str, match: re.Match[str], region: str | None, partition: str | None
+) -> None:
+    """Refuse a function name located in another region or partition than the client's."""
+    is_located = match.group("arn") is not None or match.group("account") is not None
+    named_region: str | None = match.group("region") if is_located else None
+    named_partition: str | None = match.group("partition")
+    wrong_partition = partition is not None and named_partition not in (None, partition)
+    wrong_region = region is not None and named_region not in (None, region)
+    if not (wrong_partition or wrong_region):
+        return
+    if wrong_partition:
+        where = f"partition {named_partition}" + (
+            f", region {named_region}" if named_region else ""
+        )
+        ours = f"region {region} in partition {partition}" if region else f"partition {partition}"
+    else:
+        where = f"region {named_region}"
+        ours = f"region {region}"
+    raise LambdaValidationError(
+        f"function {name} is in {where}, but this worker's Lambda client signs for and "
+        f"calls {ours}; invoke it from a worker (task queue) configured for "
+        f"{named_region or named_partition}",
+        field="function_name",
+    )
 
 
 def _validate_qualifier(qualifier: object, name_qualifier: str | None) -> str:
@@ -399,7 +442,13 @@ def _encode_client_context(context: object, key: str | None, key_field: str | No
     return encoded
 
 
-def prepare_call(request: LambdaInvokeRequest, idempotency_key: str) -> PreparedCall:
+def prepare_call(
+    request: LambdaInvokeRequest,
+    idempotency_key: str,
+    *,
+    region: str | None = None,
+    partition: str | None = None,
+) -> PreparedCall:
     """Validate ``request`` and build the HTTP request that carries it.
 
     The idempotency key is delivered to the function under
@@ -410,6 +459,10 @@ def prepare_call(request: LambdaInvokeRequest, idempotency_key: str) -> Prepared
     Args:
         request: The invocation to make.
         idempotency_key: The key this invocation carries across retries.
+        region: The region the call will be signed for and sent to; a function name in
+            another region is refused.
+        partition: The AWS partition of ``region`` (``aws``, ``aws-cn``...); a function
+            ARN in another partition is refused.
 
     Returns:
         The unsigned request: method, encoded path and query, headers and body.
@@ -426,7 +479,7 @@ def prepare_call(request: LambdaInvokeRequest, idempotency_key: str) -> Prepared
             field="idempotency_key_field",
         )
 
-    name_qualifier = _validate_function_name(request.function_name)
+    name_qualifier = _validate_function_name(request.function_name, region, partition)
     function_name: str = request.function_name
     qualifier = (
         _validate_qualifier(request.qualifier, name_qualifier)
@@ -448,6 +501,12 @@ def prepare_call(request: LambdaInvokeRequest, idempotency_key: str) -> Prepared
         if not _TENANT_ID_RE.fullmatch(tenant_id):
             raise LambdaValidationError(
                 "tenant id may contain only letters, digits, spaces and ._:/=+-@",
+                field="tenant_id",
+            )
+        if tenant_id.strip(" ") != tenant_id:
+            raise LambdaValidationError(
+                f"tenant id {tenant_id!r} begins or ends with a space, which HTTP strips "
+                "from a header value: the function would see another tenant id",
                 field="tenant_id",
             )
     if request.durable_execution_name is not None:
@@ -672,6 +731,8 @@ def parse_response(
     status_code: int,
     headers: Mapping[str, str],
     body: bytes,
+    *,
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
 ) -> LambdaInvokeResult:
     """Turn the Lambda API's answer into a result, or raise the error it reports.
 
@@ -681,6 +742,7 @@ def parse_response(
         status_code: The HTTP status of the answer.
         headers: The response headers (looked up case-insensitively).
         body: The response body.
+        max_retry_after: The longest ``Retry-After`` honoured, in seconds.
 
     Returns:
         The result, with the body decoded as JSON, text or base64. When the function failed
@@ -694,7 +756,7 @@ def parse_response(
         LambdaServiceError: the status is not 2xx (see :func:`classify_service_error`).
     """
     if not 200 <= status_code < 300:
-        raise classify_service_error(status_code, headers, body)
+        raise classify_service_error(status_code, headers, body, max_retry_after=max_retry_after)
     lowered = _lower(headers)
     payload, encoding = _decode_body(body)
     log_tail = _decode_log_tail(lowered.get("x-amz-log-result"))
@@ -729,20 +791,70 @@ def _error_code(lowered: Mapping[str, str], doc: Mapping[str, Any]) -> str | Non
     return code or None
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(
+    value: str | None,
+    *,
+    date: str | None = None,
+    now: datetime.datetime | None = None,
+    maximum: float = DEFAULT_MAX_RETRY_AFTER,
+) -> float | None:
+    """Read a ``Retry-After`` header as the seconds to wait, at most ``maximum``.
+
+    Never raises: whatever a server sends, the answer is a number of seconds or ``None``.
+
+    Args:
+        value: The header: delay-seconds (Lambda sends whole seconds; a decimal is taken
+            as is, and so is an exponent) or an HTTP-date.
+        date: The response's ``Date`` header; an HTTP-date is measured from it (the
+            server's own clock), else from ``now``.
+        now: The current time (default: the system clock, UTC).
+        maximum: The longest wait returned; a longer delay, an overflowing number or a
+            date further ahead is cut to it.
+
+    Returns:
+        Seconds in ``[0, maximum]`` (``0`` for a date in the past), or ``None`` when the
+        header is absent, negative, NaN or neither a number nor an HTTP-date.
+    """
     if value is None:
         return None
+    text = value.strip()
+    if _NUMBER_RE.fullmatch(text):
+        # Decimal notation only ("nan" and "inf" are not numbers here); an exponent or a
+        # number too long for a float gives a huge value, or inf, which the maximum cuts.
+        seconds = float(text)
+        if seconds < 0:
+            return None
+        seconds = max(0.0, seconds)  # "-0" is no wait
+    else:
+        when = _http_date(text)
+        if when is None:
+            return None
+        reference = _http_date(date) if date is not None else None
+        if reference is None:
+            reference = now if now is not None else datetime.datetime.now(datetime.UTC)
+        seconds = max(0.0, (when - reference).total_seconds())
+    return min(seconds, maximum)
+
+
+def _http_date(text: str) -> datetime.datetime | None:
+    """Parse an HTTP-date (RFC 9110: IMF-fixdate, RFC 850 or asctime) as an aware datetime."""
+    if not text:
+        return None
     try:
-        seconds = float(value.strip())
-    except ValueError:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
+    if when.tzinfo is None:  # "-0000" and asctime: UTC by definition for HTTP
+        when = when.replace(tzinfo=datetime.UTC)
+    return when
 
 
 def classify_service_error(
-    status_code: int, headers: Mapping[str, str], body: bytes
+    status_code: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
 ) -> LambdaServiceError:
     """Build the error for a non-2xx answer of the Lambda API.
 
@@ -750,6 +862,8 @@ def classify_service_error(
         status_code: The HTTP status.
         headers: The response headers (looked up case-insensitively).
         body: The response body (JSON error document, or anything a proxy sent).
+        max_retry_after: The longest ``Retry-After`` honoured, in seconds (see
+            :func:`retry_after_seconds`).
 
     Returns:
         The error, with code (``error_type`` is ``Lambda.<code>``), message, retryability,
@@ -781,7 +895,9 @@ def classify_service_error(
         status_code=status_code,
         retryable=_is_retryable(code, status_code),
         request_id=lowered.get("x-amzn-requestid"),
-        retry_after=_retry_after(lowered.get("retry-after")),
+        retry_after=retry_after_seconds(
+            lowered.get("retry-after"), date=lowered.get("date"), maximum=max_retry_after
+        ),
         reason=reason if isinstance(reason, str) else None,
         error_kind=kind if isinstance(kind, str) else None,
     )

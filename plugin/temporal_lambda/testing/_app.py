@@ -24,7 +24,13 @@ from . import _logs
 from ._context import ClientContext, LambdaContext
 from ._faults import Faults
 from ._records import InvocationRecord
-from ._registry import FunctionConfig, InvalidFunctionName, Registry, parse_function_name
+from ._registry import (
+    FunctionConfig,
+    InvalidFunctionName,
+    Registry,
+    asked_function_arn,
+    parse_function_name,
+)
 from ._sigv4 import SignatureError, verify
 
 __all__ = [
@@ -84,6 +90,15 @@ class _Reply(Exception):
 
 
 @dataclass
+class _Durable:
+    """A started durable execution: its payload's digest, its ARN, and how it ended."""
+
+    digest: str
+    arn: str
+    outcome: asyncio.Future[_Outcome]
+
+
+@dataclass
 class _Outcome:
     """How one execution of a handler ended."""
 
@@ -115,7 +130,7 @@ class EmulatorApp:
         self.invocations: list[InvocationRecord] = []
         self._in_flight: dict[str, int] = {}
         self._event_tasks: set[asyncio.Task[None]] = set()
-        self._durable: dict[tuple[str, str], tuple[str, str]] = {}
+        self._durable: dict[tuple[str, str], _Durable] = {}
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -197,9 +212,13 @@ class EmulatorApp:
         )
         name_error: InvalidFunctionName | None = None
         name, qualifier, ours = raw_name, query_qualifier, True
+        asked_arn = ""
         try:
             name, qualifier, ours = parse_function_name(
                 raw_name, query_qualifier, region=self.region, account_id=self.account_id
+            )
+            asked_arn = asked_function_arn(
+                raw_name, qualifier, region=self.region, account_id=self.account_id
             )
         except InvalidFunctionName as exc:
             name_error = exc
@@ -227,6 +246,7 @@ class EmulatorApp:
                 headers=headers,
                 name_error=name_error,
                 ours=ours,
+                asked_arn=asked_arn,
             )
         except _Reply as reply:
             record.status_code = reply.status
@@ -246,6 +266,7 @@ class EmulatorApp:
         headers: list[tuple[str, str]],
         name_error: InvalidFunctionName | None,
         ours: bool,
+        asked_arn: str,
     ) -> None:
         hmap = dict(headers)
         if self.credentials is not None:
@@ -298,11 +319,7 @@ class EmulatorApp:
 
         resolved = self.registry.resolve(record.function, record.qualifier) if ours else None
         if resolved is None:
-            raise _Reply(
-                404,
-                "ResourceNotFoundException",
-                f"Function not found: {self.function_arn(record.function, record.qualifier)}",
-            )
+            raise _Reply(404, "ResourceNotFoundException", f"Function not found: {asked_arn}")
         config = resolved.config
         sync = record.invocation_type == "RequestResponse"
 
@@ -311,7 +328,9 @@ class EmulatorApp:
             await self._send(send, record, 204, b"", [("X-Amz-Executed-Version", config.version)])
             return
         event = _parse_payload(body)
-        durable_headers = self._start_durable(record, config.version, body)
+        started = self._start_durable(record, config.version, body)
+        durable, reattached = started if started is not None else (None, False)
+        durable_headers = [] if durable is None else [("X-Amz-Durable-Execution-Arn", durable.arn)]
         if sync:
             custom = client_context.custom if client_context is not None else None
             key = custom.get("idempotency_key") if isinstance(custom, dict) else None
@@ -324,32 +343,52 @@ class EmulatorApp:
                 await self._send(send, record, 202, b'{"Status":202}', [])
             else:
                 await self._send(send, record, 202, b"", durable_headers)
+            if reattached:
+                return
             task = asyncio.get_running_loop().create_task(
-                self._deliver_event(config, event, record)
+                self._deliver_event(config, event, record, durable)
             )
             self._event_tasks.add(task)
             task.add_done_callback(self._event_tasks.discard)
             return
 
-        if self._throttled(config):
-            raise _Reply(
-                429,
-                "TooManyRequestsException",
-                "Rate Exceeded.",
-                extra={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"},
-                headers=[("Retry-After", str(config.throttle_retry_after))],
-            )
-        self._in_flight[config.name] = self._in_flight.get(config.name, 0) + 1
-        try:
-            outcome = await self._execute(
-                config,
-                event,
-                record,
-                client_context=client_context,
-                receive=receive,
-            )
-        finally:
-            self._in_flight[config.name] -= 1
+        if durable is not None and reattached:
+            # The same name and payload: re-attach to the execution and answer with its
+            # result (waiting for it when it is still running).
+            await asyncio.wait({durable.outcome})
+            if durable.outcome.cancelled():
+                raise _Reply(500, "ServiceException", "The durable execution was abandoned.")
+            outcome = durable.outcome.result()
+        else:
+            if self._throttled(config):
+                if durable is not None:
+                    self._forget_durable(record, durable)
+                raise _Reply(
+                    429,
+                    "TooManyRequestsException",
+                    "Rate Exceeded.",
+                    extra={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"},
+                    headers=[("Retry-After", str(config.throttle_retry_after))],
+                )
+            self._in_flight[config.name] = self._in_flight.get(config.name, 0) + 1
+            try:
+                outcome = await self._execute(
+                    config,
+                    event,
+                    record,
+                    client_context=client_context,
+                    # A durable execution outlives its caller's connection: it runs to
+                    # the end, for whoever re-attaches.
+                    receive=None if durable is not None else receive,
+                )
+            except BaseException:
+                if durable is not None:
+                    self._forget_durable(record, durable)
+                raise
+            finally:
+                self._in_flight[config.name] -= 1
+            if durable is not None:
+                durable.outcome.set_result(outcome)
         if outcome.disconnected:
             record.client_disconnected = True
             record.status_code = 499
@@ -367,33 +406,47 @@ class EmulatorApp:
 
     def _start_durable(
         self, record: InvocationRecord, version: str, body: bytes
-    ) -> list[tuple[str, str]]:
-        """Start the named durable execution, or refuse a second start of the same name.
+    ) -> tuple[_Durable, bool] | None:
+        """Start the named durable execution, or find the one already started.
 
-        A name is unique per function: the first start answers with the execution's ARN;
-        any later start answers 409 ``DurableExecutionAlreadyStartedException``, with the
-        existing execution's ARN when the payload is the same and without it when not.
+        A name is unique per function. The first start creates the execution (its ARN is
+        answered in ``X-Amz-Durable-Execution-Arn``); a later start with the same payload
+        is the same execution (returned with ``True``: a synchronous call re-attaches to it
+        and gets its result, an ``Event`` gets 202 and its ARN, nothing runs again), as
+        AWS documents; a different payload answers 409
+        ``DurableExecutionAlreadyStartedException``.
+
+        Returns:
+            ``None`` when the request names no durable execution, else the execution and
+            whether it existed already.
         """
         name = record.durable_execution_name
         if name is None:
-            return []
+            return None
         digest = hashlib.sha256(body).hexdigest()
         existing = self._durable.get((record.function, name))
         if existing is not None:
-            same_payload = existing[0] == digest
+            if existing.digest == digest:
+                return existing, True
             raise _Reply(
                 409,
                 "DurableExecutionAlreadyStartedException",
-                f"Durable execution {name} has already been started"
-                + ("." if same_payload else " with a different payload."),
-                headers=[("X-Amz-Durable-Execution-Arn", existing[1])] if same_payload else [],
+                f"Durable execution {name} has already been started with a different payload.",
             )
         arn = (
             f"{self.function_arn(record.function, version)}"
             f"/durable-execution/{name}/{uuid.uuid4().hex}"
         )
-        self._durable[(record.function, name)] = (digest, arn)
-        return [("X-Amz-Durable-Execution-Arn", arn)]
+        started = _Durable(digest, arn, asyncio.get_running_loop().create_future())
+        self._durable[(record.function, name)] = started
+        return started, False
+
+    def _forget_durable(self, record: InvocationRecord, durable: _Durable) -> None:
+        """Drop an execution that never ran to its end (throttled, or the emulator stopped)."""
+        name = record.durable_execution_name
+        if name is not None and self._durable.get((record.function, name)) is durable:
+            del self._durable[(record.function, name)]
+        durable.outcome.cancel()
 
     # -- running handlers ---------------------------------------------------------------------
 
@@ -402,8 +455,26 @@ class EmulatorApp:
         return limit is not None and self._in_flight.get(config.name, 0) >= limit
 
     async def _deliver_event(
-        self, config: FunctionConfig, event: Any, first: InvocationRecord
+        self,
+        config: FunctionConfig,
+        event: Any,
+        first: InvocationRecord,
+        durable: _Durable | None = None,
     ) -> None:
+        try:
+            outcome = await self._deliver_event_copies(config, event, first)
+        except BaseException:
+            if durable is not None:
+                self._forget_durable(first, durable)
+            raise
+        if durable is not None and outcome is not None:
+            durable.outcome.set_result(outcome)
+
+    async def _deliver_event_copies(
+        self, config: FunctionConfig, event: Any, first: InvocationRecord
+    ) -> _Outcome | None:
+        """Deliver an event with Lambda's retries and duplicates; return the last outcome."""
+        outcome: _Outcome | None = None
         delivery = 0
         for _copy in range(self.duplicate_event_deliveries):
             for attempt in range(len(self.async_retry_delays) + 1):
@@ -431,6 +502,7 @@ class EmulatorApp:
                 if outcome.error_type is None or attempt == len(self.async_retry_delays):
                     break
                 await asyncio.sleep(self.async_retry_delays[attempt])
+        return outcome
 
     async def _execute(
         self,

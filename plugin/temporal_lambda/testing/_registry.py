@@ -7,7 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["FunctionConfig", "InvalidFunctionName", "Registry", "Resolved", "parse_function_name"]
+__all__ = [
+    "FunctionConfig",
+    "InvalidFunctionName",
+    "Registry",
+    "Resolved",
+    "asked_function_arn",
+    "parse_function_name",
+]
 
 Handler = Callable[[Any, Any], Any]
 
@@ -95,6 +102,28 @@ def parse_function_name(
         qualifier = query_qualifier
     ours = match["region"] in (None, region) and match["account"] in (None, account_id)
     return match["name"], qualifier, ours
+
+
+def asked_function_arn(raw: str, qualifier: str | None, *, region: str, account_id: str) -> str:
+    """Return the ARN a FunctionName asks for, as Lambda names it in a 404.
+
+    The partition, region and account are the name's own when it gives them (another
+    account's ARN is reported as that account's function), else the emulator's.
+
+    Args:
+        raw: The decoded FunctionName (already validated by :func:`parse_function_name`).
+        qualifier: The resolved qualifier, if any.
+        region: The emulator's region.
+        account_id: The emulator's account.
+    """
+    match = _NAME_RE.match(raw)
+    if match is None:
+        raise InvalidFunctionName(f"invalid function name {raw!r}")
+    arn = (
+        f"arn:{match['partition'] or 'aws'}:lambda:{match['region'] or region}:"
+        f"{match['account'] or account_id}:function:{match['name']}"
+    )
+    return arn if qualifier is None else f"{arn}:{qualifier}"
 
 
 class Registry:
