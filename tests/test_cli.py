@@ -67,7 +67,10 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def cli(*args: str, stdin: bytes | None = None, timeout: float = 30, **env: str) -> Run:
+CLI_DEADLINE = 30.0
+
+
+async def cli(*args: str, stdin: bytes | None = None, **env: str) -> Run:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -78,7 +81,7 @@ async def cli(*args: str, stdin: bytes | None = None, timeout: float = 30, **env
         stderr=asyncio.subprocess.PIPE,
         env=_env(**env),
     )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), CLI_DEADLINE)
     run = Run(proc.returncode or 0, out.decode(), err.decode())
     for secret in (SECRET_KEY, SESSION_TOKEN):  # never printed, whatever the command
         assert secret not in run.out and secret not in run.err

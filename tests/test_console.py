@@ -122,7 +122,8 @@ async def test_refusals(console: tuple[Console, LocalLambda]) -> None:
         "foreign origin": post(f"{TOKEN_HEADER}: {token}\r\nOrigin: http://evil.example\r\n"),
         "form post": post(f"{TOKEN_HEADER}: {token}\r\n", "application/x-www-form-urlencoded"),
         "rebound host": (
-            f"GET /?token={token} HTTP/1.1\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n"
+            f"GET /?token={token} HTTP/1.1\r\nHost: evil.example:{port}\r\n"
+            "Connection: close\r\n\r\n"
         ).encode(),
         "page without token": (
             f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
