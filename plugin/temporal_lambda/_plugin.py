@@ -8,13 +8,15 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
 import httpx
+from temporalio.converter import DataConverter, ExternalStorage
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import WorkflowRunner
+from temporalio.worker import WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
+from temporal_lambda.storage import close_drivers, install_external_storage, require_on_client
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -57,6 +59,7 @@ class LambdaPlugin(SimplePlugin):
         http: HttpSettings | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         idempotency_store: IdempotencyStore | Literal["default"] | None = "default",
+        external_storage: ExternalStorage | None = None,
     ) -> None:
         """Create the plugin and its Lambda client.
 
@@ -75,6 +78,11 @@ class LambdaPlugin(SimplePlugin):
                 ``TEMPORAL_LAMBDA_STATE_DIR`` moves it), a
                 :class:`~temporal_lambda.idempotency.PostgresIdempotencyStore` serves a
                 fleet, ``None`` turns the store off.
+            external_storage: Temporal external storage for payloads over its threshold
+                (:func:`temporal_lambda.storage.s3_storage`,
+                :func:`~temporal_lambda.storage.local_storage`), installed on the client's
+                data converter: pass the plugin to ``Client.connect``; a worker that gets
+                it only through ``Worker(plugins=...)`` is refused with ``ValueError``.
         """
         self.client = LambdaClient(
             region=region,
@@ -92,12 +100,25 @@ class LambdaPlugin(SimplePlugin):
             else idempotency_store
         )
         self.lambda_activities = LambdaActivities(self.client, self.store)
+        self.external_storage = external_storage
         super().__init__(
             PLUGIN_NAME,
+            data_converter=(self._with_external_storage if external_storage is not None else None),
             activities=[self.lambda_activities.invoke],
             workflow_runner=_pass_through,
             run_context=self._run_context,
         )
+
+    def _with_external_storage(self, converter: DataConverter | None) -> DataConverter:
+        """Put the plugin's external storage on the client's (and replayer's) converter."""
+        assert self.external_storage is not None
+        return install_external_storage(converter, self.external_storage)
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        """Refuse a worker whose client lacks the plugin's external storage, then configure."""
+        if self.external_storage is not None:
+            require_on_client(config["client"], self.external_storage)
+        return super().configure_worker(config)
 
     @asynccontextmanager
     async def _run_context(self) -> AsyncIterator[None]:
@@ -108,3 +129,4 @@ class LambdaPlugin(SimplePlugin):
             await self.client.aclose()
             if self.store is not None:
                 await self.store.aclose()
+            await close_drivers(self.external_storage)
