@@ -79,9 +79,9 @@ def test_every_lambda_plugin_keyword_is_documented_with_its_default() -> None:
     _assert_documented(table, _keywords(LambdaPlugin.__init__))
 
 
-def test_lambda_client_takes_the_plugin_keywords_but_the_store_and_the_limit() -> None:
+def test_lambda_client_takes_the_plugin_keywords_but_the_plugins_own() -> None:
     plugin = _keywords(LambdaPlugin.__init__)
-    del plugin["idempotency_store"], plugin["payload_limit"]
+    del plugin["idempotency_store"], plugin["payload_limit"], plugin["external_storage"]
     assert _keywords(LambdaClient.__init__) == plugin
 
 

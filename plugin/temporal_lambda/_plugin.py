@@ -8,14 +8,16 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
 import httpx
+from temporalio.converter import DataConverter, ExternalStorage
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import ReplayerConfig, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
-from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, set_payload_limit
+from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, UNLIMITED_PAYLOAD, set_payload_limit
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
+from temporal_lambda.storage import close_drivers, install_external_storage, require_on_client
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -63,6 +65,7 @@ class LambdaPlugin(SimplePlugin):
         transport: httpx.AsyncBaseTransport | None = None,
         idempotency_store: IdempotencyStore | Literal["default"] | None = "default",
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        external_storage: ExternalStorage | None = None,
     ) -> None:
         """Create the plugin and its Lambda client.
 
@@ -88,6 +91,11 @@ class LambdaPlugin(SimplePlugin):
                 ``limit.blobSize.error``, 2 MiB unless the server was configured otherwise.
                 Requests over it are refused in the workflow, results over it fail the call
                 without a retry (a retry would run the function again).
+            external_storage: Temporal external storage for payloads over its threshold
+                (:func:`temporal_lambda.storage.s3_storage`,
+                :func:`~temporal_lambda.storage.local_storage`), installed on the client's
+                data converter: pass the plugin to ``Client.connect``; a worker that gets
+                it only through ``Worker(plugins=...)`` is refused with ``ValueError``.
 
         Raises:
             ValueError: ``payload_limit`` is not a positive number of bytes.
@@ -124,23 +132,43 @@ class LambdaPlugin(SimplePlugin):
         self.lambda_activities = LambdaActivities(
             self.client, self.store, payload_limit=payload_limit
         )
+        self.external_storage = external_storage
         super().__init__(
             PLUGIN_NAME,
+            data_converter=(self._with_external_storage if external_storage is not None else None),
             activities=[self.lambda_activities.invoke],
             workflow_runner=_pass_through,
             run_context=self._run_context,
         )
 
+    def _with_external_storage(self, converter: DataConverter | None) -> DataConverter:
+        """Put the plugin's external storage on the client's (and replayer's) converter."""
+        assert self.external_storage is not None
+        return install_external_storage(converter, self.external_storage)
+
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
-        """Add the activity and runner, and give the worker's workflows the payload limit."""
+        """Add the activity and runner; give the worker's workflows the payload limit.
+
+        A worker whose client lacks the plugin's external storage is refused. With external
+        storage on, Temporal holds references to large payloads, so the workflow checks no
+        size (the activity still checks Lambda's own limits before sending).
+        """
         client = config.get("client")
+        if self.external_storage is not None:
+            require_on_client(config["client"], self.external_storage)
         if client is not None:
-            set_payload_limit(client.namespace, self.payload_limit)
+            set_payload_limit(
+                client.namespace,
+                self.payload_limit if self.external_storage is None else UNLIMITED_PAYLOAD,
+            )
         return super().configure_worker(config)
 
     def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
         """Configure a replayer as a worker, so replayed workflows check the same limit."""
-        set_payload_limit(config.get("namespace", "ReplayNamespace"), self.payload_limit)
+        set_payload_limit(
+            config.get("namespace", "ReplayNamespace"),
+            self.payload_limit if self.external_storage is None else UNLIMITED_PAYLOAD,
+        )
         return super().configure_replayer(config)
 
     @asynccontextmanager
@@ -166,5 +194,8 @@ class LambdaPlugin(SimplePlugin):
                 try:
                     await self.client.aclose()
                 finally:
-                    if owned is not None:
-                        await owned.aclose()
+                    try:
+                        if owned is not None:
+                            await owned.aclose()
+                    finally:
+                        await close_drivers(self.external_storage)

@@ -26,6 +26,11 @@ Temporal refuses a larger payload (an activity's input or result) with ``Payload
 The SDK core reads the namespace's own limit when a worker starts but the Python SDK does not
 pass it on, so the plugin takes it as an option (``LambdaPlugin(payload_limit=...)``)."""
 
+UNLIMITED_PAYLOAD = 2**62
+"""The limit workflows check requests against when the client has external storage: Temporal
+then keeps only references to large payloads, so no size is refused in the workflow (the
+activity still refuses a body over Lambda's own limits before sending)."""
+
 MAX_PAYLOAD_DEPTH = 256
 """Containers (objects and arrays) may be nested at most this deep.
 
