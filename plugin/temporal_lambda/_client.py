@@ -642,8 +642,11 @@ async def _read_body(response: httpx.Response, limit: int, target: str) -> bytes
         chunks = [response.content]  # already in memory (``httpx.MockTransport`` reads it)
     except httpx.ResponseNotRead:
         chunks = []
+    stream: AsyncIterator[bytes] | httpx.AsyncByteStream
     if chunks:
-        stream: AsyncIterator[bytes] = _once(chunks.pop())
+        stream = _once(chunks.pop())
+    elif isinstance(response.stream, httpx.AsyncByteStream):
+        stream = response.stream  # raw bytes, without httpx's chunking and bookkeeping
     else:
         stream = response.aiter_raw()
     size = 0
