@@ -422,7 +422,7 @@ async def test_trickling_answer_ends_at_the_read_deadline(where: str) -> None:
             await asyncio.wait_for(client.send(sync_call(), read_timeout=1.5), 15)
         elapsed = time.monotonic() - started
     error = caught.value
-    assert 1.4 < elapsed < 3.0
+    assert 1.4 < elapsed < 4.0
     assert (error.error_type, error.timeout, error.maybe_sent, error.retryable) == (
         TIMEOUT_ERROR_TYPE,
         True,

@@ -8,12 +8,18 @@ Workers add :class:`LambdaPlugin`; workflows call
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
 from temporal_lambda._errors import (
+    MAX_ERROR_MESSAGE,
+    MAX_ERROR_TYPE,
+    MAX_STACK_TRACE,
+    MAX_STACK_TRACE_LINES,
+    RESPONSE_TOO_LARGE_ERROR_TYPE,
     TIMEOUT_ERROR_TYPE,
     TRANSPORT_ERROR_TYPE,
     VALIDATION_ERROR_TYPE,
     LambdaError,
     LambdaFunctionError,
     LambdaIdempotencyError,
+    LambdaResponseTooLargeError,
     LambdaServiceError,
     LambdaTransportError,
     LambdaValidationError,
@@ -32,7 +38,12 @@ from temporal_lambda._types import (
 
 __all__ = [
     "INVOKE_ACTIVITY_NAME",
+    "MAX_ERROR_MESSAGE",
+    "MAX_ERROR_TYPE",
+    "MAX_STACK_TRACE",
+    "MAX_STACK_TRACE_LINES",
     "NON_RETRYABLE_ERROR_TYPES",
+    "RESPONSE_TOO_LARGE_ERROR_TYPE",
     "TIMEOUT_ERROR_TYPE",
     "TRANSPORT_ERROR_TYPE",
     "VALIDATION_ERROR_TYPE",
@@ -46,6 +57,7 @@ __all__ = [
     "LambdaInvokeRequest",
     "LambdaInvokeResult",
     "LambdaPlugin",
+    "LambdaResponseTooLargeError",
     "LambdaServiceError",
     "LambdaTransportError",
     "LambdaValidationError",
