@@ -50,6 +50,7 @@ class Call:
     query: str
     headers: Mapping[str, str]
     body: bytes
+    max_response_body: int = 6_291_456
 
 
 def invoke_call(

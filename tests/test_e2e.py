@@ -206,7 +206,8 @@ async def test_function_error_reaches_workflow(
     assert error.non_retryable is True
     details = error.details[0]
     assert details["error_type"] == "ValueError"
-    assert details["error_message"] == "bad order 42"
+    assert "error_message" not in details  # carried once: it is error.message
+    assert details["truncated"] == {}
     assert details["function_error"] == "Unhandled"
     assert any("raise ValueError" in line for line in details["stack_trace"])
     assert details["request_id"] == lam.records("fails")[0].request_id

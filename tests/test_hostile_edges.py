@@ -310,7 +310,8 @@ def test_scrub_error_reaches_details_and_causes() -> None:
     assert secret not in str(error)
     assert secret not in json.dumps(error.details())
     assert secret not in "".join(traceback.format_exception(error))
-    assert error.details()["error_message"] == f"boom {REDACTED}"
+    assert error.info.message == f"boom {REDACTED}"
+    assert error.details()["stack_trace"] == [f"line {REDACTED}"]
     service = LambdaServiceError(
         f"echo {secret}", code="AccessDeniedException", status_code=403, retryable=False
     )

@@ -964,7 +964,9 @@ async def assert_rejected_by_activity(
     assert error.message == message
     assert error.details == ({"field": field},)
     assert error.next_retry_delay is None
-    assert isinstance(error.__cause__, LambdaValidationError)
+    # Raised from None so Temporal does not encode the message twice; kept as the context.
+    assert error.__cause__ is None
+    assert isinstance(error.__context__, LambdaValidationError)
     assert emulator.lam.invocations == []
     assert emulator.requests == []
 

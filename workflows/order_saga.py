@@ -81,7 +81,7 @@ def describe_failure(step: str, err: BaseException) -> StepFailure:
         return StepFailure(
             step=step,
             error_type=cause.type or "ApplicationError",
-            message=str(details.get("error_message") or cause.message),
+            message=cause.message,
             request_id=details.get("request_id"),
         )
     return StepFailure(step=step, error_type=type(cause).__name__, message=str(cause))

@@ -8,6 +8,11 @@ Workers add :class:`LambdaPlugin`; workflows call
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
 from temporal_lambda._errors import (
+    MAX_ERROR_MESSAGE,
+    MAX_ERROR_TYPE,
+    MAX_STACK_TRACE,
+    MAX_STACK_TRACE_LINES,
+    RESPONSE_TOO_LARGE_ERROR_TYPE,
     RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE,
     TIMEOUT_ERROR_TYPE,
     TRANSPORT_ERROR_TYPE,
@@ -15,6 +20,7 @@ from temporal_lambda._errors import (
     LambdaError,
     LambdaFunctionError,
     LambdaIdempotencyError,
+    LambdaResponseTooLargeError,
     LambdaResultTooLargeError,
     LambdaServiceError,
     LambdaTransportError,
@@ -36,8 +42,13 @@ from temporal_lambda._types import (
 __all__ = [
     "DEFAULT_PAYLOAD_LIMIT",
     "INVOKE_ACTIVITY_NAME",
+    "MAX_ERROR_MESSAGE",
+    "MAX_ERROR_TYPE",
     "MAX_PAYLOAD_DEPTH",
+    "MAX_STACK_TRACE",
+    "MAX_STACK_TRACE_LINES",
     "NON_RETRYABLE_ERROR_TYPES",
+    "RESPONSE_TOO_LARGE_ERROR_TYPE",
     "RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE",
     "TIMEOUT_ERROR_TYPE",
     "TRANSPORT_ERROR_TYPE",
@@ -52,6 +63,7 @@ __all__ = [
     "LambdaInvokeRequest",
     "LambdaInvokeResult",
     "LambdaPlugin",
+    "LambdaResponseTooLargeError",
     "LambdaResultTooLargeError",
     "LambdaServiceError",
     "LambdaTransportError",

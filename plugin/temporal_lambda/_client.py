@@ -20,6 +20,14 @@ Failures below HTTP are translated in exactly one place, :meth:`LambdaClient.sen
     httpx.ReadTimeout, WriteTimeout     →  LambdaTransportError(timeout=True, maybe_sent=True)
     any other httpx.RequestError        →  LambdaTransportError(maybe_sent=True)
 
+A call's ``read_timeout`` is also a total deadline over the whole answer (headers and body):
+a body that trickles in a byte at a time ends in ``LambdaTransportError(timeout=True)`` when it
+passes, as a silent socket does. Reading stops past the largest body the call can get
+(``PreparedCall.max_response_body`` for a success, ``MAX_ERROR_RESPONSE`` for an error
+answer, whose rest is dropped): a success larger than that raises
+:class:`~temporal_lambda._errors.LambdaResponseTooLargeError`, without reading at all when its
+``Content-Length`` announces it.
+
 ``asyncio.CancelledError`` is never caught: cancelling :meth:`LambdaClient.send` aborts the
 request and the transport closes its connection.
 """
@@ -30,7 +38,7 @@ import asyncio
 import os
 import socket
 import urllib.parse
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,7 +54,8 @@ import httpx
 import yarl
 
 from temporal_lambda._closing import AsyncClosing
-from temporal_lambda._errors import LambdaTransportError
+from temporal_lambda._errors import LambdaResponseTooLargeError, LambdaTransportError
+from temporal_lambda._protocol import MAX_ERROR_RESPONSE
 from temporal_lambda._redact import call_quietly, quiet_signing, scrub
 
 __all__ = ["HttpSettings", "LambdaClient", "RawResponse"]
@@ -148,6 +157,8 @@ class _Call(Protocol):
     def headers(self) -> Mapping[str, str]: ...
     @property
     def body(self) -> bytes: ...
+    @property
+    def max_response_body(self) -> int: ...
 
 
 def _socket_options(http: HttpSettings) -> list[tuple[int, int, int]]:
@@ -230,14 +241,45 @@ class _SlicedBody(aiohttp.payload.BytesPayload):
         await self.write_with_length(writer, None)
 
 
+class _AiohttpBody(httpx.AsyncByteStream):
+    """The body of an aiohttp response, handed on as it arrives.
+
+    Whoever reads it decides how much to read (:meth:`LambdaClient.send` stops at the call's
+    limit); closing it before the end closes the connection rather than returning it to the
+    pool with unread bytes in it.
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            while chunk := await self._response.content.readany():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._response.close()
+            raise _map_aiohttp_error(exc, self._request) from exc
+        except BaseException:
+            # Cancelled, or the reader stopped early: drop the connection, never reuse it.
+            self._response.close()
+            raise
+
+    async def aclose(self) -> None:
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+
 class _AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport over one aiohttp connection pool: HTTP/1.1, keepalive, no retries.
 
     Sends the URL exactly as httpx holds it (``yarl.URL(..., encoded=True)``: what was signed
     is what is sent), honours httpx's per-request ``connect``/``pool``/``read`` timeouts (a
     write timeout has no aiohttp counterpart: a stalled write is caught by the read timeout),
-    sets the TCP keepalive options on every socket, reads the whole body, and closes the
-    connection when the request is cancelled or fails.
+    sets the TCP keepalive options on every socket, streams the body (:class:`_AiohttpBody`),
+    and closes the connection when the request is cancelled or fails.
     """
 
     def __init__(self, http: HttpSettings) -> None:
@@ -270,7 +312,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and return its complete response."""
+        """Send ``request`` and return its response, the body still to be read."""
         session = self._get_session()
         timeout = request.extensions.get("timeout", {})
         connect, pool = timeout.get("connect"), timeout.get("pool")
@@ -304,7 +346,6 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
             # A short body may already have released the connection: ask the protocol.
             protocol = getattr(response, "_protocol", None)
             stream = _NetworkStream(getattr(protocol, "transport", None))
-            body = await response.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             if response is not None:
                 response.close()
@@ -314,11 +355,10 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
             if response is not None:
                 response.close()
             raise
-        response.release()
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            content=body,
+            stream=_AiohttpBody(response, request),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "network_stream": stream},
         )
@@ -597,22 +637,29 @@ class LambdaClient(AsyncClosing):
 
         Args:
             call: The prepared request (``_protocol.PreparedCall``); ``path`` and ``query``
-                are already percent-encoded and are sent byte for byte.
-            read_timeout: Seconds to wait for the answer; default
+                are already percent-encoded and are sent byte for byte; its
+                ``max_response_body`` bounds a successful answer's body.
+            read_timeout: Seconds to wait for the answer, and for the whole exchange
+                (headers and body) to complete; default
                 :attr:`HttpSettings.default_read_timeout`.
 
         Returns:
-            Status, lower-cased headers and body, whatever the status.
+            Status, lower-cased headers and body, whatever the status (an error answer's
+            body cut to ``MAX_ERROR_RESPONSE`` bytes).
 
         Raises:
-            LambdaTransportError: no credentials, or no complete HTTP answer.
+            LambdaResponseTooLargeError: a successful answer's body is larger than
+                ``call.max_response_body`` (not retryable: the function may have run).
+            LambdaTransportError: no credentials, or no complete HTTP answer within
+                ``read_timeout``.
         """
         auth = await self._get_auth()
         self._closed = False
         url = self._url(call)
+        read = read_timeout if read_timeout is not None else self._http.default_read_timeout
         timeout = {
             "connect": self._http.connect_timeout,
-            "read": read_timeout if read_timeout is not None else self._http.default_read_timeout,
+            "read": read,
             "write": self._http.write_timeout,
             "pool": self._http.pool_timeout,
         }
@@ -627,14 +674,26 @@ class LambdaClient(AsyncClosing):
         )
         target = f"{call.method} {self._endpoint}{call.path}"
         auth.sign(request, await auth.frozen())
+        # sock_read restarts on every chunk; this deadline does not (a trickling body).
+        deadline = asyncio.timeout(read)
         try:
-            response = await self._transport.handle_async_request(request)
-            try:
-                body = await response.aread()
-            finally:
-                await response.aclose()
+            async with deadline:
+                response = await self._transport.handle_async_request(request)
+                try:
+                    body = await _read_body(response, call.max_response_body, target)
+                finally:
+                    await response.aclose()
         except httpx.RequestError as exc:
             raise _translate(exc, target, auth.secrets) from exc
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            # The deadline is the read timeout over the whole answer: report it as one.
+            expired = httpx.ReadTimeout(
+                f"the whole answer did not arrive within {read:g} s", request=request
+            )
+            expired.__cause__ = exc
+            raise _translate(expired, target, auth.secrets) from expired
         return RawResponse(
             status_code=response.status_code,
             headers={name.lower(): value for name, value in response.headers.items()},
@@ -645,6 +704,58 @@ class LambdaClient(AsyncClosing):
         """Close the pooled connections; a later :meth:`send` opens a new pool."""
         self._closed = True
         await self._transport.aclose()
+
+
+async def _read_body(response: httpx.Response, limit: int, target: str) -> bytes:
+    """Read ``response``'s body, stopping past ``limit`` bytes for a success.
+
+    An error answer (non-2xx) is read up to :data:`MAX_ERROR_RESPONSE` bytes and the rest
+    dropped: its status decides what it means. A success larger than ``limit`` is refused,
+    before reading anything when its ``Content-Length`` says so.
+    """
+    status = response.status_code
+    success = 200 <= status < 300
+    cap = limit if success else min(limit, MAX_ERROR_RESPONSE)
+    announced = response.headers.get("content-length", "")
+    if success and announced.isdigit() and int(announced) > cap:
+        raise _too_large(target, status, 0, cap, f"Content-Length {int(announced)}, none read")
+    try:
+        chunks = [response.content]  # already in memory (``httpx.MockTransport`` reads it)
+    except httpx.ResponseNotRead:
+        chunks = []
+    stream: AsyncIterator[bytes] | httpx.AsyncByteStream
+    if chunks:
+        stream = _once(chunks.pop())
+    elif isinstance(response.stream, httpx.AsyncByteStream):
+        stream = response.stream  # raw bytes, without httpx's chunking and bookkeeping
+    else:
+        stream = response.aiter_raw()
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > cap:
+            if success:
+                raise _too_large(target, status, size, cap, f"reading stopped at {size} bytes")
+            chunks.append(chunk[: len(chunk) - (size - cap)])
+            break
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def _too_large(
+    target: str, status: int, size: int, cap: int, what: str
+) -> LambdaResponseTooLargeError:
+    return LambdaResponseTooLargeError(
+        f"{target}: the HTTP {status} answer is larger than the {cap} bytes this call can "
+        f"get from Lambda ({what}); the function may have run, so this is not retried",
+        status_code=status,
+        bytes_read=size,
+        limit=cap,
+    )
 
 
 def _translate(

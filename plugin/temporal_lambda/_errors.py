@@ -7,6 +7,7 @@ The tree::
     ├── LambdaServiceError         the Invoke API answered with an error status
     ├── LambdaFunctionError        the function ran and failed (X-Amz-Function-Error)
     ├── LambdaTransportError       no complete HTTP answer (connect, read, reset, timeout)
+    │   └── LambdaResponseTooLargeError  the answer's body is larger than the call can get
     ├── LambdaResultTooLargeError  the function's result is over Temporal's payload limit
     └── LambdaIdempotencyError     the idempotency store refused or could not answer
         ├── ResultTooLarge         (temporal_lambda.idempotency) result over the store's limit
@@ -16,6 +17,15 @@ The tree::
 Each carries what :func:`to_application_error` needs: the ``ApplicationError`` type, whether
 it is retryable, and the details a workflow may act on. Secrets (credentials, signatures,
 the payload) are never put in a message or in details.
+
+What reaches Temporal is bounded, whatever the function or a proxy sent: a message keeps at
+most :data:`MAX_ERROR_MESSAGE` characters, an ``ApplicationError`` type at most
+:data:`MAX_ERROR_TYPE`, a function's stack trace at most :data:`MAX_STACK_TRACE_LINES` lines
+and :data:`MAX_STACK_TRACE` characters; whatever was cut ends with a marker naming the
+original size, and ``details["truncated"]`` gives the original sizes. The message is carried
+once: in ``ApplicationError.message``, not again in details nor in an encoded cause. Even in
+the worst case (every character escaped by the JSON payload converter) a failure stays under
+600 KB, far below Temporal's 2 MB limit, so an error document never makes a completion fail.
 """
 
 from __future__ import annotations
@@ -44,6 +54,76 @@ codec this worker lacks): not retried, since a retry would read the same record.
 RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE = "Lambda.ResultTooLargeForTemporal"
 """The function ran but its encoded result is over Temporal's payload limit: not retried,
 since a retry would run the function again."""
+RESPONSE_TOO_LARGE_ERROR_TYPE = "Lambda.ResponseTooLarge"
+"""A successful answer's body is larger than the call type allows: not retried (the function
+may have run)."""
+
+MAX_ERROR_MESSAGE = 32_768
+"""Most characters of an error message sent to Temporal, truncation marker included."""
+MAX_ERROR_TYPE = 256
+"""Most characters of an ``ApplicationError`` type (and of a function's ``errorType``)."""
+MAX_STACK_TRACE_LINES = 100
+"""Most lines of a function's stack trace kept in details (half from each end)."""
+MAX_STACK_TRACE = 32_768
+"""Most characters of a function's stack trace kept in details (half from each end)."""
+
+
+def bound_text(text: str, limit: int) -> tuple[str, int | None]:
+    """Cut ``text`` to at most ``limit`` characters, marking the cut with the original size.
+
+    Args:
+        text: The text to bound.
+        limit: Most characters of the result, marker included.
+
+    Returns:
+        ``(text, None)`` when it fits; else its head followed by
+        ``"… [truncated from N characters]"``, and ``N``.
+    """
+    if len(text) <= limit:
+        return text, None
+    marker = f"… [truncated from {len(text)} characters]"
+    return text[: max(0, limit - len(marker))] + marker, len(text)
+
+
+def bound_lines(
+    lines: list[str], max_lines: int, max_chars: int
+) -> tuple[list[str], tuple[int, int] | None]:
+    """Keep the head and the tail of ``lines`` within ``max_lines`` and ``max_chars``.
+
+    A stack trace matters at both ends (the handler's frame, and where it failed), so half
+    of each budget goes to the first lines and half to the last; a line longer than what is
+    left is cut. One marker line between them names the original size.
+
+    Args:
+        lines: The lines to bound.
+        max_lines: Most lines kept (the marker line not counted).
+        max_chars: Most characters kept (the marker line not counted).
+
+    Returns:
+        ``(lines, None)`` when they fit; else the kept lines with the marker, and the original
+        ``(line count, character count)``.
+    """
+    total = sum(len(line) for line in lines)
+    if len(lines) <= max_lines and total <= max_chars:
+        return lines, None
+    half_lines, half_chars = max(1, max_lines // 2), max(1, max_chars // 2)
+    head: list[str] = []
+    used, start = 0, 0
+    while start < len(lines) and len(head) < half_lines and used < half_chars:
+        line = lines[start][: half_chars - used]
+        head.append(line)
+        used += len(line)
+        start += 1
+    tail: list[str] = []
+    used, end = 0, len(lines)
+    while end > start and len(tail) < half_lines and used < half_chars:
+        end -= 1
+        line = lines[end][: half_chars - used]
+        tail.append(line)
+        used += len(line)
+    tail.reverse()
+    marker = f"… [stack trace truncated from {len(lines)} lines, {total} characters]"
+    return [*head, marker, *tail], (len(lines), total)
 
 
 class LambdaError(Exception):
@@ -51,6 +131,12 @@ class LambdaError(Exception):
 
     error_type: str = "Lambda.Unknown"
     retryable: bool = True
+    message_truncated_from: int | None = None
+    """The message's original length when it was cut to :data:`MAX_ERROR_MESSAGE`."""
+
+    def __init__(self, message: str = "") -> None:
+        text, self.message_truncated_from = bound_text(message, MAX_ERROR_MESSAGE)
+        super().__init__(text)
 
     def details(self) -> dict[str, Any]:
         """Return the JSON-safe details that go with the ``ApplicationError``."""
@@ -100,12 +186,12 @@ class LambdaServiceError(LambdaError):
     def details(self) -> dict[str, Any]:
         """Return code, status, request id, throttle reason and ``Retry-After``."""
         return {
-            "code": self.code,
+            "code": _clip(self.code),
             "status_code": self.status_code,
             "request_id": self.request_id,
-            "reason": self.reason,
+            "reason": _clip(self.reason),
             "retry_after": self.retry_after,
-            "kind": self.error_kind,
+            "kind": _clip(self.error_kind),
         }
 
 
@@ -123,24 +209,45 @@ class FunctionErrorInfo:
 
 
 class LambdaFunctionError(LambdaError):
-    """The function ran and failed; ``error_type`` is its own ``errorType``."""
+    """The function ran and failed; ``error_type`` is its own ``errorType``.
+
+    The message (``str()``), ``error_type`` and the stack trace in :meth:`details` are
+    bounded (see the module docstring); ``info`` keeps the document as the function sent it.
+    """
 
     def __init__(self, info: FunctionErrorInfo, *, retryable: bool = True) -> None:
         super().__init__(info.message)
         self.info = info
-        self.error_type = info.error_type
+        self.error_type, type_truncated_from = bound_text(info.error_type, MAX_ERROR_TYPE)
         self.retryable = retryable
+        self._stack_trace, stack_truncated_from = bound_lines(
+            info.stack_trace, MAX_STACK_TRACE_LINES, MAX_STACK_TRACE
+        )
+        self.truncated: dict[str, int] = {}
+        """Original sizes of what was cut: ``message``, ``error_type`` and ``stack_trace``
+        in characters, ``stack_trace_lines`` in lines; empty when nothing was."""
+        if self.message_truncated_from is not None:
+            self.truncated["message"] = self.message_truncated_from
+        if type_truncated_from is not None:
+            self.truncated["error_type"] = type_truncated_from
+        if stack_truncated_from is not None:
+            lines, chars = stack_truncated_from
+            self.truncated["stack_trace"] = chars
+            self.truncated["stack_trace_lines"] = lines
 
     def details(self) -> dict[str, Any]:
-        """Return message, stack trace, request id, executed version and log tail."""
+        """Return type, stack trace, request id, executed version, log tail and what was cut.
+
+        The message is not repeated here: it is the ``ApplicationError``'s own.
+        """
         return {
-            "error_type": self.info.error_type,
-            "error_message": self.info.message,
-            "stack_trace": self.info.stack_trace,
+            "error_type": self.error_type,
+            "stack_trace": self._stack_trace,
             "function_error": self.info.function_error,
             "request_id": self.info.request_id,
             "executed_version": self.info.executed_version,
             "log_tail": self.info.log_tail,
+            "truncated": dict(self.truncated),
         }
 
 
@@ -175,6 +282,29 @@ class LambdaResultTooLargeError(LambdaError):
         return {"size": self.size, "limit": self.limit, "request_id": self.request_id}
 
 
+class LambdaResponseTooLargeError(LambdaTransportError):
+    """A successful answer's body is larger than the call type allows; reading stopped."""
+
+    error_type = RESPONSE_TOO_LARGE_ERROR_TYPE
+
+    def __init__(self, message: str, *, status_code: int, bytes_read: int, limit: int) -> None:
+        super().__init__(message, maybe_sent=True)
+        self.error_type = RESPONSE_TOO_LARGE_ERROR_TYPE
+        self.retryable = False
+        self.status_code = status_code
+        self.bytes_read = bytes_read
+        self.limit = limit
+
+    def details(self) -> dict[str, Any]:
+        """Return the status, the bytes read before stopping, and the limit."""
+        return {
+            **super().details(),
+            "status_code": self.status_code,
+            "bytes_read": self.bytes_read,
+            "limit": self.limit,
+        }
+
+
 class LambdaIdempotencyError(LambdaError):
     """The idempotency store refused the call or could not answer."""
 
@@ -196,24 +326,43 @@ class LambdaIdempotencyError(LambdaError):
         return {"retry_after": self.retry_after}
 
 
+def _clip(text: str | None) -> str | None:
+    """Bound a short string taken from a response (a code, a reason) to :data:`MAX_ERROR_TYPE`."""
+    return None if text is None else bound_text(text, MAX_ERROR_TYPE)[0]
+
+
 def to_application_error(error: LambdaError) -> NoReturn:
     """Raise ``error`` as the ``ApplicationError`` a workflow sees.
+
+    The message and type are bounded (:data:`MAX_ERROR_MESSAGE`, :data:`MAX_ERROR_TYPE`).
+    The ``ApplicationError`` is raised ``from None``: Temporal's failure converter encodes a
+    ``__cause__`` (or an unsuppressed ``__context__``) as a second failure carrying the same
+    message again, so ``error`` is kept only as ``__context__``, with the context suppressed:
+    local code and debuggers still reach it (with the unbounded ``info`` of a function error),
+    Temporal does not.
 
     Args:
         error: Any error of this package.
 
     Raises:
         ApplicationError: always, with ``type``, ``non_retryable``, ``next_retry_delay``
-            and details taken from ``error``; ``error`` is its ``__cause__``.
+            and details taken from ``error``; ``error`` is its (suppressed) ``__context__``.
     """
     from temporalio.exceptions import ApplicationError  # here, so _protocol stays Temporal-free
 
     retry_after = getattr(error, "retry_after", None)
     next_delay = timedelta(seconds=retry_after) if retry_after and error.retryable else None
-    raise ApplicationError(
-        str(error),
-        error.details(),
-        type=error.error_type,
+    message, message_truncated_from = bound_text(str(error), MAX_ERROR_MESSAGE)
+    details = error.details()
+    truncated_from = message_truncated_from or error.message_truncated_from
+    if truncated_from is not None and "truncated" not in details:
+        details["truncated"] = {"message": truncated_from}
+    application_error = ApplicationError(
+        message,
+        details,
+        type=bound_text(error.error_type, MAX_ERROR_TYPE)[0],
         non_retryable=not error.retryable,
         next_retry_delay=next_delay,
-    ) from error
+    )
+    application_error.__context__ = error
+    raise application_error from None

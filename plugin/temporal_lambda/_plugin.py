@@ -159,6 +159,7 @@ class LambdaPlugin(SimplePlugin):
         if client is not None:
             set_payload_limit(
                 client.namespace,
+                config.get("task_queue"),
                 self.payload_limit if self.external_storage is None else UNLIMITED_PAYLOAD,
             )
         return super().configure_worker(config)
@@ -167,6 +168,7 @@ class LambdaPlugin(SimplePlugin):
         """Configure a replayer as a worker, so replayed workflows check the same limit."""
         set_payload_limit(
             config.get("namespace", "ReplayNamespace"),
+            None,
             self.payload_limit if self.external_storage is None else UNLIMITED_PAYLOAD,
         )
         return super().configure_replayer(config)

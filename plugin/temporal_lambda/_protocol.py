@@ -65,9 +65,12 @@ from temporal_lambda._types import (
 __all__ = [
     "DEFAULT_MAX_RETRY_AFTER",
     "MAX_CLIENT_CONTEXT",
+    "MAX_EMPTY_RESPONSE",
+    "MAX_ERROR_RESPONSE",
     "MAX_EVENT_PAYLOAD",
     "MAX_INVOKE_ASYNC_PAYLOAD",
     "MAX_SYNC_PAYLOAD",
+    "MAX_SYNC_RESPONSE",
     "NON_RETRYABLE_ERROR_TYPES",
     "RETRYABLE_CODES",
     "PreparedCall",
@@ -86,6 +89,18 @@ MAX_INVOKE_ASYNC_PAYLOAD = 262_144
 """Largest request body of the deprecated ``InvokeAsync`` API (256 KB)."""
 MAX_CLIENT_CONTEXT = 3_583
 """Largest ``X-Amz-Client-Context`` header, in bytes after base64 encoding."""
+
+# How much of an answer the client reads (see PreparedCall.max_response_body).
+MAX_SYNC_RESPONSE = MAX_SYNC_PAYLOAD
+"""Largest successful answer body of a ``RequestResponse`` invocation: Lambda's 6 MB response
+limit (a function's result, or its error document). Reading stops past it."""
+MAX_EMPTY_RESPONSE = 65_536
+"""Largest successful answer body of an ``Event``, ``DryRun`` or ``InvokeAsync`` call, whose
+answer is empty (64 KiB leaves room for a proxy's odd answer). Reading stops past it."""
+MAX_ERROR_RESPONSE = 65_536
+"""Most bytes read of an error answer (non-2xx) of any call; the rest is dropped and the
+error classified from its status, headers and the bytes read (its message keeps 4,096
+characters anyway)."""
 
 MAX_FUNCTION_NAME = 256
 MAX_BARE_FUNCTION_NAME = 64
@@ -246,6 +261,21 @@ class PreparedCall:
     """``"Invoke"`` or ``"InvokeAsync"``."""
     function_name: str
     """The function name as the caller gave it (for logs and records)."""
+
+    @property
+    def max_response_body(self) -> int:
+        """The largest successful answer body this call can get from Lambda, in bytes.
+
+        :data:`MAX_SYNC_RESPONSE` for a ``RequestResponse`` invocation, else
+        :data:`MAX_EMPTY_RESPONSE` (``Event``, ``DryRun`` and ``InvokeAsync`` answer with
+        an empty body).
+        """
+        if (
+            self.api == "Invoke"
+            and self.headers.get("X-Amz-Invocation-Type") == InvocationType.REQUEST_RESPONSE
+        ):
+            return MAX_SYNC_RESPONSE
+        return MAX_EMPTY_RESPONSE
 
 
 def validate_idempotency_key(key: str) -> None:

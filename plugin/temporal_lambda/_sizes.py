@@ -47,27 +47,36 @@ _INT_BOUND = 10**18
 """Integers strictly inside ±10**18 are at most 19 digits and a sign."""
 _FLOAT_CHARS = 24
 """The longest ``repr`` of a finite float (``-2.2250738585072014e-308``)."""
-_payload_limits: dict[str, int] = {}
+_payload_limits: dict[tuple[str, str | None], int] = {}
 
 
-def set_payload_limit(namespace: str, limit: int) -> None:
-    """Make ``limit`` the payload limit workflows of ``namespace`` check requests against.
+def set_payload_limit(namespace: str, task_queue: str | None, limit: int) -> None:
+    """Make ``limit`` the payload limit workflows on this task queue check requests against.
 
-    Called by the plugin when it configures a worker (or replayer); several plugins for one
-    namespace keep the smallest limit, so none of them lets through what another's server
-    would refuse.
+    Called by the plugin when it configures a worker (``task_queue`` its queue) or a replayer
+    (``None``: any queue of the namespace). Kept per queue, because workers of one process
+    may differ (one client with external storage, another without); several plugins for one
+    queue keep the smallest limit, so none lets through what another's server would refuse.
 
     Args:
         namespace: The worker's namespace.
+        task_queue: The worker's task queue; ``None`` for a replayer.
         limit: The largest encoded payload, in bytes, that the namespace accepts.
     """
-    known = _payload_limits.get(namespace)
-    _payload_limits[namespace] = limit if known is None else min(known, limit)
+    known = _payload_limits.get((namespace, task_queue))
+    _payload_limits[(namespace, task_queue)] = limit if known is None else min(known, limit)
 
 
-def payload_limit(namespace: str) -> int:
-    """Return the payload limit (bytes) of ``namespace``; :data:`DEFAULT_PAYLOAD_LIMIT` if unset."""
-    return _payload_limits.get(namespace, DEFAULT_PAYLOAD_LIMIT)
+def payload_limit(namespace: str, task_queue: str) -> int:
+    """Return the payload limit (bytes) of a workflow's namespace and task queue.
+
+    The limit its worker's plugin set, else the one a replayer set for the namespace, else
+    :data:`DEFAULT_PAYLOAD_LIMIT`.
+    """
+    limit = _payload_limits.get((namespace, task_queue))
+    if limit is None:
+        limit = _payload_limits.get((namespace, None), DEFAULT_PAYLOAD_LIMIT)
+    return limit
 
 
 def payloads_size(sizes: Iterable[int]) -> int:

@@ -147,7 +147,8 @@ def _activity_input(request: LambdaInvokeRequest) -> Any:
         if context_bound is None:
             _refuse(describe_refusal(request.client_context, "client_context"), "client_context")
         bound += context_bound
-    limit = payload_limit(workflow.info().namespace)
+    info = workflow.info()
+    limit = payload_limit(info.namespace, info.task_queue)
     converter = workflow.payload_converter()
     default = _is_default_json(converter)
     if default and bound + _fields_bound(request) + ENCODING_OVERHEAD <= limit:
