@@ -122,9 +122,28 @@ class LambdaFunctionError(LambdaError):
         self.info = info
         self.error_type = info.error_type
         self.retryable = retryable
+        self.attempts: dict[str, int] | None = None
+
+    def count_attempts(self, failed: int, allowed: int, attempt: int) -> None:
+        """Note how many attempts of this call the function failed on; stop at the bound.
+
+        Args:
+            failed: Attempts the function failed on, this one included.
+            allowed: The call's ``function_error_attempts`` (0: no bound).
+            attempt: Temporal's attempt number of this attempt (throttles and transport
+                errors count there too).
+        """
+        self.attempts = {
+            "function_error_attempts": failed,
+            "function_error_attempts_allowed": allowed,
+            "attempt": attempt,
+        }
+        if allowed and failed >= allowed:
+            self.retryable = False
+            self.args = (f"{self} (function failed on {failed} of {allowed} allowed attempts)",)
 
     def details(self) -> dict[str, Any]:
-        """Return message, stack trace, request id, executed version and log tail."""
+        """Return message, stack trace, request id, executed version, log tail and attempts."""
         return {
             "error_type": self.info.error_type,
             "error_message": self.info.message,
@@ -133,6 +152,7 @@ class LambdaFunctionError(LambdaError):
             "request_id": self.info.request_id,
             "executed_version": self.info.executed_version,
             "log_tail": self.info.log_tail,
+            **(self.attempts or {}),
         }
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 import httpx
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import WorkflowRunner
+from temporalio.worker import Worker, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from temporal_lambda._activity import LambdaActivities
+from temporal_lambda._activity import HEARTBEAT_THROTTLE_INTERVAL, LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
 
@@ -22,6 +24,27 @@ if TYPE_CHECKING:
 PLUGIN_NAME = "temporal_lambda.LambdaPlugin"
 PASSTHROUGH_MODULES = ("temporal_lambda", "httpx", "botocore")
 """Imported once, outside the workflow sandbox: deterministic at use, costly to re-import."""
+SDK_HEARTBEAT_THROTTLE: timedelta = inspect.signature(Worker.__init__).parameters[
+    "max_heartbeat_throttle_interval"
+].default
+"""The SDK's default ``max_heartbeat_throttle_interval`` (60 s in temporalio 1.35), read from
+``Worker`` itself: a worker configured with it is taken as not configured."""
+
+
+def _heartbeat_throttle(config: WorkerConfig) -> WorkerConfig:
+    """Let a held call's heartbeats reach the server every 9.5 s, so a cancel arrives within 10 s.
+
+    The SDK sends an activity's heartbeats at most every 0.8 x its heartbeat timeout, capped
+    by the worker's ``max_heartbeat_throttle_interval``: 24 s at the default 30 s timeout,
+    which is what a cancel request waited. Lowering the cap keeps the timeout's 30 s of
+    tolerance for a stalled worker. A value the user chose is kept; the cap applies to every
+    activity of the worker, and only changes those that heartbeat more often than it.
+    """
+    if config.get("max_heartbeat_throttle_interval", SDK_HEARTBEAT_THROTTLE) == (
+        SDK_HEARTBEAT_THROTTLE
+    ):
+        config["max_heartbeat_throttle_interval"] = timedelta(seconds=HEARTBEAT_THROTTLE_INTERVAL)
+    return config
 
 
 def _pass_through(runner: WorkflowRunner | None) -> WorkflowRunner:
@@ -98,6 +121,18 @@ class LambdaPlugin(SimplePlugin):
             workflow_runner=_pass_through,
             run_context=self._run_context,
         )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        """Register the activity and set the worker's heartbeat throttle (see base class).
+
+        Args:
+            config: The worker's configuration so far.
+
+        Returns:
+            It, with the invoke activity and, unless the user set one, a heartbeat throttle
+            of :data:`~temporal_lambda._activity.HEARTBEAT_THROTTLE_INTERVAL` seconds.
+        """
+        return _heartbeat_throttle(super().configure_worker(config))
 
     @asynccontextmanager
     async def _run_context(self) -> AsyncIterator[None]:
