@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 PLUGIN_NAME = "temporal_lambda.LambdaPlugin"
 PASSTHROUGH_MODULES = ("temporal_lambda", "httpx", "botocore")
 """Imported once, outside the workflow sandbox: deterministic at use, costly to re-import."""
-SDK_HEARTBEAT_THROTTLE: timedelta = inspect.signature(Worker.__init__).parameters[
-    "max_heartbeat_throttle_interval"
-].default
+SDK_HEARTBEAT_THROTTLE: timedelta = (
+    inspect.signature(Worker.__init__).parameters["max_heartbeat_throttle_interval"].default
+)
 """The SDK's default ``max_heartbeat_throttle_interval`` (60 s in temporalio 1.35), read from
 ``Worker`` itself: a worker configured with it is taken as not configured."""
 
