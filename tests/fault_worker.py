@@ -44,6 +44,8 @@ from temporal_lambda.idempotency import (
 from tests.fault_workflows import FaultWorkflow
 
 BREAK_VARIABLE = "FAULT_MATRIX_BREAK"
+REGION = "us-east-1"
+"""The region the fault workers sign for (part of their idempotency records' scope)."""
 
 
 def broken() -> set[str]:
@@ -117,7 +119,7 @@ async def serve(args: argparse.Namespace) -> None:
     client = await Client.connect(args.address, namespace=args.namespace)
     store = make_store(args.store, busy_timeout=args.sqlite_busy_timeout)
     plugin = LambdaPlugin(
-        region="us-east-1",
+        region=REGION,
         endpoint_url=args.endpoint,
         credentials=Credentials("testing", "testing"),
         idempotency_store=store,

@@ -51,10 +51,10 @@ def make_activities(handler: Any) -> LambdaActivities:
 
 
 def test_heartbeat_interval() -> None:
-    assert heartbeat_interval(None) == 10.0
-    assert heartbeat_interval(timedelta(seconds=30)) == 10.0
+    assert heartbeat_interval(None) == 9.5
+    assert heartbeat_interval(timedelta(seconds=30)) == 9.5
     assert heartbeat_interval(timedelta(seconds=6)) == 2.0
-    assert heartbeat_interval(timedelta(seconds=120)) == 10.0
+    assert heartbeat_interval(timedelta(seconds=120)) == 9.5
 
 
 def test_attempt_budget_from_server_timestamps() -> None:

@@ -43,11 +43,13 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from functions.idempotent_payments import FUNCTION_NAME as RECORD_PAYMENT
-from temporal_lambda import LambdaInvokeResult
+from temporal_lambda import LambdaClient, LambdaInvokeResult
+from temporal_lambda._keys import scoped_record_key
 from temporal_lambda.idempotency import STORE_UNAVAILABLE_ERROR_TYPE, SQLiteIdempotencyStore
 from temporal_lambda.testing import InvocationRecord, LocalLambda
 from tests.fault_emulator import PAYMENT, PLAIN_FUNCTION, FileLedger, register_all
 from tests.fault_proxy import HoldingProxy
+from tests.fault_worker import REGION as FAULT_WORKER_REGION
 from tests.fault_worker import broken
 from tests.fault_workflows import FaultSpec, FaultWorkflow
 
@@ -295,12 +297,21 @@ def failure_type(failure: Failure | None) -> str | None:
     return None if failure is None else failure.application_failure_info.type
 
 
-def store_status(path: Path, key: str) -> str | None:
-    """The status of ``key``'s record in an SQLite store file, read from this process."""
+def store_status(path: Path, key: str, endpoint_url: str) -> str | None:
+    """The status of ``key``'s record (``PLAIN_FUNCTION`` called through the fault worker, in
+    the default namespace) in an SQLite store file, read from this process."""
+    record = scoped_record_key(
+        namespace="default",
+        endpoint=LambdaClient(region=FAULT_WORKER_REGION, endpoint_url=endpoint_url).endpoint,
+        region=FAULT_WORKER_REGION,
+        function=PLAIN_FUNCTION,
+        tenant_id=None,
+        key=key,
+    )
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=1.0)) as conn:
             row = conn.execute(
-                "SELECT status FROM idempotency_records WHERE key = ?", (key,)
+                "SELECT status FROM idempotency_records WHERE key = ?", (record,)
             ).fetchone()
     except sqlite3.Error:
         return None
@@ -356,7 +367,7 @@ async def test_1_worker_killed_after_lambda_answered_returns_stored_result(
             await asyncio.sleep(0.5)
         else:
             await eventually(
-                lambda: store_status(store, key) == "COMPLETED", 10, "the stored result"
+                lambda: store_status(store, key, emu.url) == "COMPLETED", 10, "the stored result"
             )
         await a.kill()
         b = await start_worker(procs, address(dev_env), task_queue, emu.url, f"sqlite:{store}")
@@ -650,7 +661,7 @@ async def test_8a_sqlite_store_locked_is_retryable_and_sends_nothing(
     assert len(emu.calls(PLAIN_FUNCTION, key)) == 1
     assert len(emu.effects(key)) == 1
     assert integrity(path) == "ok"
-    assert store_status(path, key) == "COMPLETED"
+    assert store_status(path, key, emu.url) == "COMPLETED"
 
 
 class FullDisk:
@@ -735,7 +746,7 @@ async def test_8b_sqlite_disk_full_is_retryable_and_sends_nothing(
         assert len(emu.calls(PLAIN_FUNCTION, key)) == 1
         assert len(emu.effects(key)) == 1
         assert integrity(path) == "ok"
-        assert store_status(path, key) == "COMPLETED"
+        assert store_status(path, key, emu.url) == "COMPLETED"
     finally:
         await procs.close()  # nothing may keep the file system busy
         disk.unmount()

@@ -20,6 +20,7 @@ from temporal_lambda._errors import (
     KEY_REUSED_ERROR_TYPE,
     RECORD_UNREADABLE_ERROR_TYPE,
     LambdaError,
+    LambdaFunctionError,
     LambdaIdempotencyError,
     LambdaResultTooLargeError,
     LambdaServiceError,
@@ -38,8 +39,19 @@ from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
 
-MAX_HEARTBEAT_INTERVAL = 10.0
-"""Heartbeat at least this often (seconds), so cancellation reaches a long call promptly."""
+MAX_HEARTBEAT_INTERVAL = 9.5
+"""Heartbeat at least this often (seconds), so cancellation reaches a long call promptly.
+
+A cancel request reaches the activity only in the answer to a heartbeat RPC, so the gap
+between two of them is the worst wait: 9.5 s leaves half a second of the 10 s promise for
+the workflow task that asks for the cancel, the RPC's round trip and closing the connection,
+at one heartbeat RPC per held call per 9.5 s.
+"""
+HEARTBEAT_THROTTLE_INTERVAL = 9.0
+"""The worker's ``max_heartbeat_throttle_interval`` the plugin sets when the user left the SDK's
+default (seconds): shorter than :data:`MAX_HEARTBEAT_INTERVAL`, so every beat of a held call
+goes out as its own RPC at once instead of waiting for the SDK's 0.8 x heartbeat-timeout window.
+"""
 DEADLINE_MARGIN = 0.5
 """Give up reading this long (seconds) before the attempt's deadline, to report it ourselves."""
 FIRST_HEARTBEAT_DELAY = 1.0
@@ -57,7 +69,7 @@ _RESULT_FIELDS = frozenset(field.name for field in dataclasses.fields(LambdaInvo
 
 
 def heartbeat_interval(heartbeat_timeout: timedelta | None) -> float:
-    """Return how often to heartbeat: a third of the timeout, at most every 10 s.
+    """Return how often to heartbeat: a third of the timeout, at most every 9.5 s.
 
     Args:
         heartbeat_timeout: The activity's heartbeat timeout, if any.
@@ -68,6 +80,29 @@ def heartbeat_interval(heartbeat_timeout: timedelta | None) -> float:
     if heartbeat_timeout is None:
         return MAX_HEARTBEAT_INTERVAL
     return max(0.05, min(heartbeat_timeout.total_seconds() / 3, MAX_HEARTBEAT_INTERVAL))
+
+
+def function_errors_before(info: activity.Info) -> int:
+    """Return how many earlier attempts of this call the function failed on.
+
+    The count travels in the heartbeat details (``function_errors``): every beat carries it,
+    and an attempt the function fails on heartbeats the new count before it reports the
+    failure (the SDK sends that last heartbeat before the failure), so the next attempt reads
+    it from ``info.heartbeat_details`` with no store at all. Throttled or lost attempts do
+    not heartbeat a new count, so only the function's failures are counted.
+
+    Args:
+        info: The running activity's info.
+
+    Returns:
+        The count, 0 when no earlier attempt recorded one.
+    """
+    details = info.heartbeat_details
+    last = details[0] if details else None
+    count = last.get("function_errors") if isinstance(last, dict) else None
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        return count
+    return 0
 
 
 def attempt_budget(info: activity.Info) -> float | None:
@@ -145,6 +180,7 @@ class LambdaActivities:
             info.activity_id,
         )
         try:
+            _check_function_error_attempts(request)
             request = _with_durable_name(request, key)
             call = prepare_call(
                 request, key, region=self._client.region, partition=self._client.partition
@@ -154,6 +190,8 @@ class LambdaActivities:
                 return await self._fits_temporal(await self._send(attempt), attempt)
             return await self._send_once(self._store, attempt)
         except LambdaError as err:
+            if isinstance(err, LambdaFunctionError) and err.retryable:
+                _count_function_error(err, info, request, key, started)
             # A server may echo the signed request's headers into its answer.
             scrub_error(err, self._client.secrets())
             activity.logger.info(
@@ -342,6 +380,55 @@ class _Attempt:
         return call
 
 
+def _check_function_error_attempts(request: LambdaInvokeRequest) -> None:
+    """Refuse a bound on function-error attempts that is not a count (before sending)."""
+    allowed = request.function_error_attempts
+    if isinstance(allowed, bool) or not isinstance(allowed, int) or allowed < 0:
+        raise LambdaValidationError(
+            "function_error_attempts must be a whole number of attempts (0 for no bound), "
+            f"got {allowed!r}",
+            field="function_error_attempts",
+        )
+
+
+def _count_function_error(
+    err: LambdaFunctionError,
+    info: activity.Info,
+    request: LambdaInvokeRequest,
+    key: str,
+    started: float,
+) -> None:
+    """Count this attempt's function error; make it final at the bound, else record the count.
+
+    The count is heartbeated only when another attempt follows: one heartbeat RPC per
+    failed attempt, none for a call that succeeds.
+    """
+    failed = function_errors_before(info) + 1
+    err.count_attempts(failed, request.function_error_attempts, info.attempt)
+    if not err.retryable:
+        return
+    details = _progress(info, request.function_name, key, failed, "function failed")
+    details["elapsed_seconds"] = round(time.monotonic() - started, 1)
+    try:
+        activity.heartbeat(details)
+    except Exception as exc:  # the count is then lost: one more attempt, never fewer
+        activity.logger.warning("heartbeat failed: %s", exc)
+
+
+def _progress(
+    info: activity.Info, function_name: str, key: str, function_errors: int, phase: str
+) -> dict[str, Any]:
+    """Return the heartbeat details of an attempt (what it is doing, never the payload)."""
+    return {
+        "phase": phase,
+        "function": function_name,
+        "attempt": info.attempt,
+        "elapsed_seconds": 0.0,
+        "idempotency_key": key,
+        "function_errors": function_errors,
+    }
+
+
 def _with_durable_name(request: LambdaInvokeRequest, key: str) -> LambdaInvokeRequest:
     """Name the durable execution after the key, when the request asks for it."""
     if not request.durable_execution_name_from_key:
@@ -490,9 +577,10 @@ class _Heartbeating:
     and costs neither a task nor a heartbeat RPC. That is still well inside the heartbeat
     timeout (an interval is at most a third of it).
 
-    Heartbeats carry what the attempt is doing, never the payload. They are also how the
-    server's cancellation reaches this attempt: the SDK then cancels the awaiting task,
-    and with it the HTTP request.
+    Heartbeats carry what the attempt is doing and the count of earlier function errors
+    (:func:`function_errors_before`), never the payload. They are also how the server's
+    cancellation reaches this attempt (in the answer to a heartbeat RPC): the SDK then
+    cancels the awaiting task, and with it the HTTP request, whose connection is closed.
     """
 
     __slots__ = ("_details", "_handle", "_interval", "_loop", "_started")
@@ -500,13 +588,9 @@ class _Heartbeating:
     def __init__(self, info: activity.Info, function_name: str, key: str, started: float) -> None:
         self._interval = heartbeat_interval(info.heartbeat_timeout)
         self._started = started
-        self._details: dict[str, Any] = {
-            "phase": "waiting for Lambda",
-            "function": function_name,
-            "attempt": info.attempt,
-            "elapsed_seconds": 0.0,
-            "idempotency_key": key,
-        }
+        self._details = _progress(
+            info, function_name, key, function_errors_before(info), "waiting for Lambda"
+        )
         self._loop = asyncio.get_running_loop()
         self._handle: asyncio.TimerHandle | None = None
 

@@ -234,9 +234,35 @@ class LambdaFunctionError(LambdaError):
             lines, chars = stack_truncated_from
             self.truncated["stack_trace"] = chars
             self.truncated["stack_trace_lines"] = lines
+        self.attempts: dict[str, int] | None = None
+        """What :meth:`count_attempts` noted; ``None`` until it is called."""
+
+    def count_attempts(self, failed: int, allowed: int, attempt: int) -> None:
+        """Note how many attempts of this call the function failed on; stop at the bound.
+
+        Args:
+            failed: Attempts the function failed on, this one included.
+            allowed: The call's ``function_error_attempts`` (0: no bound).
+            attempt: Temporal's attempt number of this attempt (throttles and transport
+                errors count there too).
+        """
+        self.attempts = {
+            "function_error_attempts": failed,
+            "function_error_attempts_allowed": allowed,
+            "attempt": attempt,
+        }
+        if allowed and failed >= allowed:
+            self.retryable = False
+            # The note goes after the bounded message, so a cut never drops it.
+            note = f" (function failed on {failed} of {allowed} allowed attempts)"
+            text, cut_from = bound_text(self.info.message, MAX_ERROR_MESSAGE - len(note))
+            self.args = (text + note,)
+            if cut_from is not None:
+                self.message_truncated_from = cut_from
+                self.truncated["message"] = cut_from
 
     def details(self) -> dict[str, Any]:
-        """Return type, stack trace, request id, executed version, log tail and what was cut.
+        """Return type, stack trace, ids, log tail, what was cut and the attempts counted.
 
         The message is not repeated here: it is the ``ApplicationError``'s own.
         """
@@ -248,6 +274,7 @@ class LambdaFunctionError(LambdaError):
             "executed_version": self.info.executed_version,
             "log_tail": self.info.log_tail,
             "truncated": dict(self.truncated),
+            **(self.attempts or {}),
         }
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 import httpx
 from temporalio.converter import DataConverter, ExternalStorage
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import ReplayerConfig, WorkerConfig, WorkflowRunner
+from temporalio.worker import ReplayerConfig, Worker, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from temporal_lambda._activity import LambdaActivities
+from temporal_lambda._activity import HEARTBEAT_THROTTLE_INTERVAL, LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, UNLIMITED_PAYLOAD, set_payload_limit
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
@@ -25,6 +27,27 @@ if TYPE_CHECKING:
 PLUGIN_NAME = "temporal_lambda.LambdaPlugin"
 PASSTHROUGH_MODULES = ("temporal_lambda", "httpx", "botocore")
 """Imported once, outside the workflow sandbox: deterministic at use, costly to re-import."""
+SDK_HEARTBEAT_THROTTLE: timedelta = (
+    inspect.signature(Worker.__init__).parameters["max_heartbeat_throttle_interval"].default
+)
+"""The SDK's default ``max_heartbeat_throttle_interval`` (60 s in temporalio 1.35), read from
+``Worker`` itself: a worker configured with it is taken as not configured."""
+
+
+def _heartbeat_throttle(config: WorkerConfig) -> WorkerConfig:
+    """Let a held call's heartbeats reach the server every 9.5 s, so a cancel arrives within 10 s.
+
+    The SDK sends an activity's heartbeats at most every 0.8 x its heartbeat timeout, capped
+    by the worker's ``max_heartbeat_throttle_interval``: 24 s at the default 30 s timeout,
+    which is what a cancel request waited. Lowering the cap keeps the timeout's 30 s of
+    tolerance for a stalled worker. A value the user chose is kept; the cap applies to every
+    activity of the worker, and only changes those that heartbeat more often than it.
+    """
+    if config.get("max_heartbeat_throttle_interval", SDK_HEARTBEAT_THROTTLE) == (
+        SDK_HEARTBEAT_THROTTLE
+    ):
+        config["max_heartbeat_throttle_interval"] = timedelta(seconds=HEARTBEAT_THROTTLE_INTERVAL)
+    return config
 
 
 def _pass_through(runner: WorkflowRunner | None) -> WorkflowRunner:
@@ -147,11 +170,14 @@ class LambdaPlugin(SimplePlugin):
         return install_external_storage(converter, self.external_storage)
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
-        """Add the activity and runner; give the worker's workflows the payload limit.
+        """Add the activity and runner; set the payload limit and the heartbeat throttle.
 
         A worker whose client lacks the plugin's external storage is refused. With external
         storage on, Temporal holds references to large payloads, so the workflow checks no
-        size (the activity still checks Lambda's own limits before sending).
+        size (the activity still checks Lambda's own limits before sending). Unless the user
+        set one, the worker's heartbeat throttle becomes
+        :data:`~temporal_lambda._activity.HEARTBEAT_THROTTLE_INTERVAL` seconds, so that a
+        cancellation reaches a held call within 10 s.
         """
         client = config.get("client")
         if self.external_storage is not None:
@@ -162,7 +188,7 @@ class LambdaPlugin(SimplePlugin):
                 config.get("task_queue"),
                 self.payload_limit if self.external_storage is None else UNLIMITED_PAYLOAD,
             )
-        return super().configure_worker(config)
+        return _heartbeat_throttle(super().configure_worker(config))
 
     def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
         """Configure a replayer as a worker, so replayed workflows check the same limit."""

@@ -14,6 +14,9 @@ from temporal_lambda._wire import carried_as_fields
 INVOKE_ACTIVITY_NAME = "temporal_lambda.invoke"
 """The name the invoke activity is registered under on the worker."""
 
+DEFAULT_FUNCTION_ERROR_ATTEMPTS = 3
+"""Attempts of one call a function may fail on before the failure is final."""
+
 DEFAULT_IDEMPOTENCY_FIELD = "idempotency_key"
 """Where the function finds the idempotency key (client context ``custom`` / payload field)."""
 
@@ -85,6 +88,9 @@ class LambdaInvokeRequest:
     """Key under which the function sees the idempotency key; ``None`` switches delivery off."""
     non_retryable_function_errors: list[str] = field(default_factory=list)
     """Function ``errorType`` values that must not be retried."""
+    function_error_attempts: int = DEFAULT_FUNCTION_ERROR_ATTEMPTS
+    """Attempts the function may fail on (``X-Amz-Function-Error``) before the failure is
+    final (non-retryable); throttles, 5xx and transport errors do not count. 0: no bound."""
     raise_on_function_error: bool = True
     """Raise on ``X-Amz-Function-Error``; when false, return the error document as the result."""
 

@@ -29,6 +29,7 @@ from temporal_lambda._sizes import (
     payloads_size,
 )
 from temporal_lambda._types import (
+    DEFAULT_FUNCTION_ERROR_ATTEMPTS,
     DEFAULT_IDEMPOTENCY_FIELD,
     INVOKE_ACTIVITY_NAME,
     InvocationType,
@@ -48,9 +49,12 @@ DEFAULT_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 def default_retry_policy(non_retryable_function_errors: Sequence[str] = ()) -> RetryPolicy:
     """Return the retry policy :func:`invoke_lambda` uses when none is given.
 
-    Exponential backoff from 1 s to 60 s with no attempt limit (Temporal's own default),
-    never retrying the bad-request codes of the Invoke API, our validation errors, or the
-    function error types the caller names.
+    Exponential backoff from 1 s to 60 s with no attempt limit (Temporal's own default), so
+    throttles, 5xx and transport errors are retried until the call's timeouts end; never
+    retrying the bad-request codes of the Invoke API, our validation errors, or the function
+    error types the caller names. A function that keeps failing is not retried forever: the
+    activity makes its error final after ``function_error_attempts`` of
+    :func:`invoke_lambda`. Each type is listed once.
 
     Args:
         non_retryable_function_errors: Function ``errorType`` values not to retry.
@@ -63,11 +67,11 @@ def default_retry_policy(non_retryable_function_errors: Sequence[str] = ()) -> R
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=60),
         maximum_attempts=0,
-        non_retryable_error_types=[
-            *NON_RETRYABLE_ERROR_TYPES,
-            VALIDATION_ERROR_TYPE,
-            *non_retryable_function_errors,
-        ],
+        non_retryable_error_types=list(
+            dict.fromkeys(
+                [*NON_RETRYABLE_ERROR_TYPES, VALIDATION_ERROR_TYPE, *non_retryable_function_errors]
+            )
+        ),
     )
 
 
@@ -191,6 +195,7 @@ async def invoke_lambda(
     idempotency_key: str | None = None,
     idempotency_key_field: str | None = DEFAULT_IDEMPOTENCY_FIELD,
     non_retryable_function_errors: Sequence[str] = (),
+    function_error_attempts: int = DEFAULT_FUNCTION_ERROR_ATTEMPTS,
     raise_on_function_error: bool = True,
     function_timeout: timedelta | None = None,
     start_to_close_timeout: timedelta | None = None,
@@ -224,6 +229,10 @@ async def invoke_lambda(
         idempotency_key: Use this key instead of the derived one.
         idempotency_key_field: Where the function finds the key; ``None`` to not send it.
         non_retryable_function_errors: Function ``errorType`` values not to retry.
+        function_error_attempts: How many attempts the function may fail on before its
+            error is final (raised non-retryable, its own ``errorType``, the count in the
+            message and details); throttles, 5xx and transport errors do not count.
+            Default 3; 0 for no bound (the retry policy alone decides).
         raise_on_function_error: When false, a failed function is returned as a result.
         function_timeout: The function's timeout, to shorten ``start_to_close_timeout``.
         start_to_close_timeout: Attempt timeout; default from ``function_timeout``.
@@ -264,6 +273,7 @@ async def invoke_lambda(
         idempotency_key=idempotency_key,
         idempotency_key_field=idempotency_key_field,
         non_retryable_function_errors=list(non_retryable_function_errors),
+        function_error_attempts=function_error_attempts,
         raise_on_function_error=raise_on_function_error,
     )
     result: LambdaInvokeResult = await workflow.execute_activity(
