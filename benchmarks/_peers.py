@@ -42,7 +42,8 @@ async def ours(endpoint: str, concurrency: int, payload: bytes, transport: str =
     import botocore.credentials
 
     from temporal_lambda._client import HttpSettings, LambdaClient
-    from temporal_lambda._protocol import parse_response, prepare_call
+    from temporal_lambda._request import prepare_call
+    from temporal_lambda._response import parse_response
     from temporal_lambda._types import LambdaInvokeRequest
 
     kwargs: dict[str, Any] = {}

@@ -91,7 +91,7 @@ class _FailOpen:
 
 def apply_mutations() -> None:
     """Switch off what ``FAULT_MATRIX_BREAK`` names (test-only monkeypatches)."""
-    from temporal_lambda import _activity, _errors, _protocol
+    from temporal_lambda import _activity, _errors, _response
 
     mutations = broken()
     if "release" in mutations:
@@ -112,7 +112,7 @@ def apply_mutations() -> None:
     if "transport-retry" in mutations:
         _errors.LambdaTransportError.retryable = False
     if "5xx-retry" in mutations:
-        _protocol._is_retryable = lambda code, status_code: status_code in (408, 429)
+        _response.is_retryable = lambda code, status_code: status_code in (408, 429)
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -30,11 +30,8 @@ from temporal_lambda._client import (
     _make_transport,
     _socket_options,
 )
-from temporal_lambda._errors import (
-    TIMEOUT_ERROR_TYPE,
-    TRANSPORT_ERROR_TYPE,
-    LambdaTransportError,
-)
+from temporal_lambda._codes import TIMEOUT_ERROR_TYPE, TRANSPORT_ERROR_TYPE
+from temporal_lambda._errors import LambdaTransportError
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -60,7 +57,7 @@ def invoke_call(
     qualifier: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Call:
-    """Build the call botocore's ``invoke`` makes, the way ``_protocol`` will."""
+    """Build the call botocore's ``invoke`` makes, the way ``_request`` will."""
     path = "/2015-03-31/functions/" + urllib.parse.quote(name, safe="-._~") + "/invocations"
     query = "Qualifier=" + urllib.parse.quote(qualifier, safe="-._~") if qualifier else ""
     return Call(
@@ -668,7 +665,8 @@ async def test_cancelling_send_aborts_the_request_promptly() -> None:
 async def test_big_body_round_trip_over_a_real_socket_is_signed_and_intact() -> None:
     """A 5 MB body goes out in zero-copy slices; the emulator verifies its SigV4 hash."""
     from temporal_lambda import LambdaInvokeRequest
-    from temporal_lambda._protocol import parse_response, prepare_call
+    from temporal_lambda._request import prepare_call
+    from temporal_lambda._response import parse_response
     from temporal_lambda.testing import LocalLambda
 
     blob = "".join(chr(ord("a") + i % 26) for i in range(5 * 1024 * 1024 - 64))

@@ -38,13 +38,13 @@ from temporal_lambda._errors import (
     LambdaValidationError,
     to_application_error,
 )
-from temporal_lambda._protocol import (
+from temporal_lambda._redact import REDACTED, call_quietly, quiet_signing, scrub, scrub_error
+from temporal_lambda._request import prepare_call
+from temporal_lambda._response import (
     DEFAULT_MAX_RETRY_AFTER,
     classify_service_error,
-    prepare_call,
     retry_after_seconds,
 )
-from temporal_lambda._redact import REDACTED, call_quietly, quiet_signing, scrub, scrub_error
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
 from tests.test_activity import make_env

@@ -42,7 +42,8 @@ from temporal_lambda import (
     LambdaPlugin,
     LambdaTransportError,
 )
-from temporal_lambda._protocol import parse_response, prepare_call
+from temporal_lambda._request import prepare_call
+from temporal_lambda._response import parse_response
 from temporal_lambda.testing import ClientContext, LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
 

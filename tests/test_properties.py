@@ -47,7 +47,7 @@ from temporal_lambda import LambdaInvokeRequest, LambdaPlugin
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import LambdaClient
 from temporal_lambda._errors import LambdaValidationError
-from temporal_lambda._protocol import prepare_call
+from temporal_lambda._request import prepare_call
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.property_workflows import BadCall, CatchValidationErrorWorkflow, Caught
 

@@ -31,7 +31,7 @@ from temporalio.worker import Worker
 from temporal_lambda import LambdaInvokeRequest, LambdaPlugin
 from temporal_lambda._activity import ENCODED_RESULT_MARKER, LambdaActivities
 from temporal_lambda._client import LambdaClient
-from temporal_lambda._errors import RECORD_UNREADABLE_ERROR_TYPE
+from temporal_lambda._codes import RECORD_UNREADABLE_ERROR_TYPE
 from temporal_lambda._keys import scoped_record_key
 from temporal_lambda.idempotency import (
     IdempotencyStore,

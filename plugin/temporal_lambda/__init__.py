@@ -7,16 +7,19 @@ Workers add :class:`LambdaPlugin`; workflows call
 
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import HttpSettings, LambdaClient
-from temporal_lambda._errors import (
-    MAX_ERROR_MESSAGE,
-    MAX_ERROR_TYPE,
-    MAX_STACK_TRACE,
-    MAX_STACK_TRACE_LINES,
+from temporal_lambda._codes import (
+    NON_RETRYABLE_ERROR_TYPES,
     RESPONSE_TOO_LARGE_ERROR_TYPE,
     RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE,
     TIMEOUT_ERROR_TYPE,
     TRANSPORT_ERROR_TYPE,
     VALIDATION_ERROR_TYPE,
+)
+from temporal_lambda._errors import (
+    MAX_ERROR_MESSAGE,
+    MAX_ERROR_TYPE,
+    MAX_STACK_TRACE,
+    MAX_STACK_TRACE_LINES,
     LambdaError,
     LambdaFunctionError,
     LambdaIdempotencyError,
@@ -28,7 +31,6 @@ from temporal_lambda._errors import (
 )
 from temporal_lambda._keys import derive_idempotency_key
 from temporal_lambda._plugin import LambdaPlugin
-from temporal_lambda._protocol import NON_RETRYABLE_ERROR_TYPES
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, MAX_PAYLOAD_DEPTH
 from temporal_lambda._types import (
     INVOKE_ACTIVITY_NAME,

@@ -15,10 +15,13 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from temporal_lambda._client import LambdaClient
-from temporal_lambda._errors import (
+from temporal_lambda._codes import (
+    DURABLE_ALREADY_STARTED,
     IN_PROGRESS_ERROR_TYPE,
     KEY_REUSED_ERROR_TYPE,
     RECORD_UNREADABLE_ERROR_TYPE,
+)
+from temporal_lambda._errors import (
     LambdaError,
     LambdaFunctionError,
     LambdaIdempotencyError,
@@ -28,13 +31,9 @@ from temporal_lambda._errors import (
     to_application_error,
 )
 from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
-from temporal_lambda._protocol import (
-    _FUNCTION_NAME_RE,
-    PreparedCall,
-    parse_response,
-    prepare_call,
-)
 from temporal_lambda._redact import scrub_error
+from temporal_lambda._request import PreparedCall, prepare_call, unqualified
+from temporal_lambda._response import parse_response
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
@@ -61,7 +60,6 @@ MIN_READ_TIMEOUT = 1.0
 """Never use a read timeout shorter than this (seconds)."""
 DEFAULT_LEASE_SECONDS = 16 * 60.0
 """Lease of an attempt that has no timeout: Lambda's 15 minutes and a margin."""
-DURABLE_ALREADY_STARTED = "DurableExecutionAlreadyStartedException"
 ENCODED_RESULT_MARKER = b"\x00temporal-lambda/payload:"
 """Starts a stored result that went through a payload codec (a serialised ``Payload``
 follows); results stored without a codec are plain JSON, which never starts with NUL."""
@@ -531,14 +529,6 @@ async def _decode_result(
         raise err from exc
 
 
-def _unqualified(function_name: str) -> str:
-    """Return the function name (or ARN) without its ``:qualifier``."""
-    match = _FUNCTION_NAME_RE.fullmatch(function_name)
-    if match is None or match.group("qualifier") is None:
-        return function_name
-    return function_name[: match.start("qualifier") - 1]
-
-
 def _record_key(attempt: _Attempt, client: LambdaClient) -> str:
     """Return the store's record key: the idempotency key within its scope.
 
@@ -552,7 +542,7 @@ def _record_key(attempt: _Attempt, client: LambdaClient) -> str:
         namespace=info.workflow_namespace or info.namespace,
         endpoint=client.endpoint,
         region=client.region,
-        function=_unqualified(attempt.request.function_name),
+        function=unqualified(attempt.request.function_name),
         tenant_id=attempt.request.tenant_id,
         key=attempt.key,
     )

@@ -55,8 +55,8 @@ import yarl
 
 from temporal_lambda._closing import AsyncClosing
 from temporal_lambda._errors import LambdaResponseTooLargeError, LambdaTransportError
-from temporal_lambda._protocol import MAX_ERROR_RESPONSE
 from temporal_lambda._redact import call_quietly, quiet_signing, scrub
+from temporal_lambda._spec import MAX_ERROR_RESPONSE
 
 __all__ = ["HttpSettings", "LambdaClient", "RawResponse"]
 
@@ -145,7 +145,7 @@ class RawResponse:
 
 
 class _Call(Protocol):
-    """What :meth:`LambdaClient.send` needs of a prepared call (``_protocol.PreparedCall``)."""
+    """What :meth:`LambdaClient.send` needs of a prepared call (``_request.PreparedCall``)."""
 
     @property
     def method(self) -> str: ...
@@ -636,7 +636,7 @@ class LambdaClient(AsyncClosing):
         """Sign and send ``call``, and read the whole answer.
 
         Args:
-            call: The prepared request (``_protocol.PreparedCall``); ``path`` and ``query``
+            call: The prepared request (``_request.PreparedCall``); ``path`` and ``query``
                 are already percent-encoded and are sent byte for byte; its
                 ``max_response_body`` bounds a successful answer's body.
             read_timeout: Seconds to wait for the answer, and for the whole exchange

@@ -34,29 +34,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NoReturn
 
-VALIDATION_ERROR_TYPE = "Lambda.ValidationError"
-"""``ApplicationError.type`` for bad input rejected before sending."""
-TRANSPORT_ERROR_TYPE = "Lambda.SdkClientException"
-"""``ApplicationError.type`` for connection failures (the name Step Functions uses)."""
-TIMEOUT_ERROR_TYPE = "Lambda.ClientExecutionTimeoutException"
-"""``ApplicationError.type`` for a read that outlived the attempt's deadline."""
-IN_PROGRESS_ERROR_TYPE = "Lambda.IdempotencyInProgress"
-"""An earlier attempt holds a live lease on the key: retried when the lease ends."""
-KEY_REUSED_ERROR_TYPE = "Lambda.IdempotencyKeyReused"
-"""The key was used for a different request: not retried."""
-RESULT_TOO_LARGE_ERROR_TYPE = "Lambda.IdempotencyResultTooLarge"
-"""The result is larger than the idempotency store holds: not retried."""
-STORE_UNAVAILABLE_ERROR_TYPE = "Lambda.IdempotencyStoreUnavailable"
-"""The idempotency store could not answer (locked, full, unreachable): retried."""
-RECORD_UNREADABLE_ERROR_TYPE = "Lambda.IdempotencyRecordUnreadable"
-"""The call already ran, but its stored result cannot be read (damaged, or encoded with a
-codec this worker lacks): not retried, since a retry would read the same record."""
-RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE = "Lambda.ResultTooLargeForTemporal"
-"""The function ran but its encoded result is over Temporal's payload limit: not retried,
-since a retry would run the function again."""
-RESPONSE_TOO_LARGE_ERROR_TYPE = "Lambda.ResponseTooLarge"
-"""A successful answer's body is larger than the call type allows: not retried (the function
-may have run)."""
+from temporal_lambda._codes import (
+    RESPONSE_TOO_LARGE_ERROR_TYPE,
+    RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE,
+    TIMEOUT_ERROR_TYPE,
+    TRANSPORT_ERROR_TYPE,
+    UNKNOWN_ERROR_TYPE,
+    VALIDATION_ERROR_TYPE,
+    service_error_type,
+)
 
 MAX_ERROR_MESSAGE = 32_768
 """Most characters of an error message sent to Temporal, truncation marker included."""
@@ -129,7 +115,7 @@ def bound_lines(
 class LambdaError(Exception):
     """Base class of every error this package raises."""
 
-    error_type: str = "Lambda.Unknown"
+    error_type: str = UNKNOWN_ERROR_TYPE
     retryable: bool = True
     message_truncated_from: int | None = None
     """The message's original length when it was cut to :data:`MAX_ERROR_MESSAGE`."""
@@ -181,7 +167,7 @@ class LambdaServiceError(LambdaError):
         self.retry_after = retry_after
         self.reason = reason
         self.error_kind = error_kind
-        self.error_type = f"Lambda.{code}"
+        self.error_type = service_error_type(code)
 
     def details(self) -> dict[str, Any]:
         """Return code, status, request id, throttle reason and ``Retry-After``."""
@@ -375,7 +361,9 @@ def to_application_error(error: LambdaError) -> NoReturn:
         ApplicationError: always, with ``type``, ``non_retryable``, ``next_retry_delay``
             and details taken from ``error``; ``error`` is its (suppressed) ``__context__``.
     """
-    from temporalio.exceptions import ApplicationError  # here, so _protocol stays Temporal-free
+    from temporalio.exceptions import (
+        ApplicationError,  # here, so _request/_response stay Temporal-free
+    )
 
     retry_after = getattr(error, "retry_after", None)
     next_delay = timedelta(seconds=retry_after) if retry_after and error.retryable else None

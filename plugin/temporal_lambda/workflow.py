@@ -18,8 +18,7 @@ from temporalio.converter import DefaultPayloadConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
-from temporal_lambda._errors import VALIDATION_ERROR_TYPE
-from temporal_lambda._protocol import NON_RETRYABLE_ERROR_TYPES
+from temporal_lambda._codes import NON_RETRYABLE_ERROR_TYPES, VALIDATION_ERROR_TYPE
 from temporal_lambda._sizes import (
     ENCODING_OVERHEAD,
     describe_refusal,

@@ -4,11 +4,11 @@ This is the only module of :mod:`temporal_lambda.cli` that imports the package's
 (validation, the signed client, classification, the error catalogue), so that a later
 re-cut of those modules changes one import block. A try goes down the activity's own path:
 
-1. :func:`~temporal_lambda._protocol.prepare_call` validates the request and builds the call
+1. :func:`~temporal_lambda._request.prepare_call` validates the request and builds the call
    (a refusal is a ``Lambda.ValidationError`` and nothing is sent);
 2. :class:`~temporal_lambda._client.LambdaClient` signs and sends it, once, over the
    activity's own transport (wrapped only to record what went on the wire, secrets redacted);
-3. :func:`~temporal_lambda._protocol.parse_response` reads the answer, and every failure is
+3. :func:`~temporal_lambda._response.parse_response` reads the answer, and every failure is
    turned into the ``ApplicationError`` a workflow would get by
    :func:`~temporal_lambda._errors.to_application_error`, whose type, retryability, retry
    delay and details are reported as they are.
@@ -30,14 +30,19 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from temporal_lambda._client import HttpSettings, LambdaClient, _make_transport
-from temporal_lambda._errors import (
+from temporal_lambda._codes import (
     IN_PROGRESS_ERROR_TYPE,
     KEY_REUSED_ERROR_TYPE,
+    NON_RETRYABLE_ERROR_TYPES,
     RESULT_TOO_LARGE_ERROR_TYPE,
+    SERVICE_ERROR_STATUS,
     STORE_UNAVAILABLE_ERROR_TYPE,
     TIMEOUT_ERROR_TYPE,
     TRANSPORT_ERROR_TYPE,
+    UNMODELLED_ERROR_STATUS,
     VALIDATION_ERROR_TYPE,
+)
+from temporal_lambda._errors import (
     LambdaError,
     LambdaFunctionError,
     LambdaServiceError,
@@ -46,17 +51,13 @@ from temporal_lambda._errors import (
     to_application_error,
 )
 from temporal_lambda._keys import derive_idempotency_key
-from temporal_lambda._protocol import (
+from temporal_lambda._request import prepare_call
+from temporal_lambda._response import classify_service_error, parse_response
+from temporal_lambda._spec import (
     MAX_CLIENT_CONTEXT,
     MAX_EVENT_PAYLOAD,
     MAX_INVOKE_ASYNC_PAYLOAD,
     MAX_SYNC_PAYLOAD,
-    NON_RETRYABLE_ERROR_TYPES,
-    SERVICE_ERROR_STATUS,
-    UNMODELLED_ERROR_STATUS,
-    classify_service_error,
-    parse_response,
-    prepare_call,
 )
 from temporal_lambda._types import (
     DEFAULT_IDEMPOTENCY_FIELD,
@@ -167,7 +168,7 @@ def classify(code: str, status: int) -> tuple[str, bool]:
         status: The HTTP status it arrives with.
 
     Returns:
-        What :func:`~temporal_lambda._protocol.classify_service_error` (the activity's
+        What :func:`~temporal_lambda._response.classify_service_error` (the activity's
         classifier) makes of it.
     """
     err = classify_service_error(status, {"x-amzn-errortype": code}, b"")
@@ -177,7 +178,7 @@ def classify(code: str, status: int) -> tuple[str, bool]:
 def error_catalogue() -> list[CatalogueEntry]:
     """Return every service error the package knows, classified by the package itself.
 
-    Each entry is run through :func:`~temporal_lambda._protocol.classify_service_error`
+    Each entry is run through :func:`~temporal_lambda._response.classify_service_error`
     (the function the activity uses), so the type and retryability shown are the ones a
     workflow gets, never a second copy of the rule.
 

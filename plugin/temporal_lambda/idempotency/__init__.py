@@ -17,7 +17,7 @@ Errors::
     └── StoreUnavailable     Lambda.IdempotencyStoreUnavailable, retryable
 """
 
-from temporal_lambda._errors import RESULT_TOO_LARGE_ERROR_TYPE, STORE_UNAVAILABLE_ERROR_TYPE
+from temporal_lambda._codes import RESULT_TOO_LARGE_ERROR_TYPE, STORE_UNAVAILABLE_ERROR_TYPE
 from temporal_lambda.idempotency._base import (
     DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_TTL_SECONDS,

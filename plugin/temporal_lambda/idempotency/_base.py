@@ -22,11 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from temporal_lambda._errors import (
-    RESULT_TOO_LARGE_ERROR_TYPE,
-    STORE_UNAVAILABLE_ERROR_TYPE,
-    LambdaIdempotencyError,
-)
+from temporal_lambda._codes import RESULT_TOO_LARGE_ERROR_TYPE, STORE_UNAVAILABLE_ERROR_TYPE
+from temporal_lambda._errors import LambdaIdempotencyError
 
 DEFAULT_TTL_SECONDS = 86_400.0
 """How long a record is kept (seconds) unless a store is told otherwise: 24 hours."""
