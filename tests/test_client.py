@@ -1,4 +1,5 @@
-"""Tests of ``temporal_lambda._client``: signing, endpoints, config, errors, sockets."""
+"""Tests of ``LambdaClient`` and what it is built on (``_sigv4``, ``_transport``): signing,
+endpoints, config, errors, sockets."""
 
 from __future__ import annotations
 
@@ -22,16 +23,10 @@ import httpx
 import pytest
 
 import temporal_lambda._client
-from temporal_lambda._client import (
-    HttpSettings,
-    LambdaClient,
-    RawResponse,
-    _AiohttpTransport,
-    _make_transport,
-    _socket_options,
-)
+from temporal_lambda._client import HttpSettings, LambdaClient, RawResponse
 from temporal_lambda._codes import TIMEOUT_ERROR_TYPE, TRANSPORT_ERROR_TYPE
 from temporal_lambda._errors import LambdaTransportError
+from temporal_lambda._transport import AiohttpTransport, socket_options
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -493,7 +488,6 @@ async def test_per_request_timeouts(read_timeout: float | None, expected_read: f
     assert recorder.last.extensions["timeout"] == {
         "connect": 5.0,
         "read": expected_read,
-        "write": 60.0,
         "pool": 30.0,
     }
 
@@ -503,10 +497,9 @@ async def test_per_request_timeouts(read_timeout: float | None, expected_read: f
 
 async def test_socket_options_and_transport_settings() -> None:
     http = HttpSettings(tcp_keepalive_idle=42, tcp_keepalive_interval=7, tcp_keepalive_count=3)
-    options = _socket_options(http)
+    options = socket_options(http)
     assert (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1) in options
-    transport = _make_transport(http)
-    assert isinstance(transport, _AiohttpTransport)
+    transport = AiohttpTransport(http)
     session = transport._get_session()
     connector = session.connector
     assert isinstance(connector, aiohttp.TCPConnector)
@@ -562,7 +555,7 @@ async def test_real_socket_has_tcp_keepalive() -> None:
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     http = HttpSettings()
-    capture = SockoptCapture(_make_transport(http))
+    capture = SockoptCapture(AiohttpTransport(http))
     try:
         async with LambdaClient(
             region="us-east-1",

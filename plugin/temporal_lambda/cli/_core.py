@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from temporal_lambda._client import HttpSettings, LambdaClient, _make_transport
+from temporal_lambda._client import HttpSettings, LambdaClient
 from temporal_lambda._codes import (
     IN_PROGRESS_ERROR_TYPE,
     KEY_REUSED_ERROR_TYPE,
@@ -59,6 +59,7 @@ from temporal_lambda._spec import (
     MAX_INVOKE_ASYNC_PAYLOAD,
     MAX_SYNC_PAYLOAD,
 )
+from temporal_lambda._transport import AiohttpTransport
 from temporal_lambda._types import (
     DEFAULT_IDEMPOTENCY_FIELD,
     InvocationType,
@@ -395,7 +396,7 @@ async def try_request(
         outcome = refusal(settings, err)
         outcome.idempotency_key, outcome.idempotency_key_source = key, source
         return outcome
-    recording = _Recording(_make_transport(HttpSettings()))
+    recording = _Recording(AiohttpTransport(HttpSettings()))
     client = LambdaClient(
         region=region, profile=profile, endpoint_url=endpoint_url, transport=recording
     )

@@ -50,14 +50,9 @@ from temporalio.converter import (
     StorageDriverStoreContext,
 )
 
-from temporal_lambda._client import (
-    _SIGNATURE_HEADERS,
-    _UNSIGNED_HEADERS,
-    HttpSettings,
-    _AiohttpTransport,
-    _may_refresh,
-)
 from temporal_lambda._closing import AsyncClosing
+from temporal_lambda._sigv4 import SIGNATURE_HEADERS, UNSIGNED_HEADERS, may_refresh
+from temporal_lambda._transport import AiohttpTransport, HttpSettings
 from temporal_lambda.storage._errors import (
     STORAGE_ACCESS_DENIED,
     STORAGE_ERROR,
@@ -223,7 +218,7 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         self._credentials: Any = credentials
         self._credentials_lock = asyncio.Lock()
         self._transport: httpx.AsyncBaseTransport = (
-            transport if transport is not None else _AiohttpTransport(self._settings.http)
+            transport if transport is not None else AiohttpTransport(self._settings.http)
         )
 
     @property
@@ -283,7 +278,7 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
                         )
                     self._credentials = found
         credentials = self._credentials
-        if _may_refresh(credentials):
+        if may_refresh(credentials):
             return await asyncio.to_thread(credentials.get_frozen_credentials)
         return credentials.get_frozen_credentials()
 
@@ -291,14 +286,14 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         headers = {
             name: value
             for name, value in request.headers.items()
-            if name.lower() not in _UNSIGNED_HEADERS
+            if name.lower() not in UNSIGNED_HEADERS
         }
         aws_request = botocore.awsrequest.AWSRequest(
             method=request.method, url=str(request.url), headers=headers, data=request.content
         )
         auth = botocore.auth.S3SigV4Auth(frozen, target.signing_name, target.signing_region)
         auth.add_auth(aws_request)
-        for name in _SIGNATURE_HEADERS:
+        for name in SIGNATURE_HEADERS:
             value = aws_request.headers.get(name)
             if value is None:
                 request.headers.pop(name, None)
@@ -316,7 +311,6 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         timeout = {
             "connect": http.connect_timeout,
             "read": http.default_read_timeout,
-            "write": http.write_timeout,
             "pool": http.pool_timeout,
         }
         headers = [("User-Agent", http.user_agent), ("Accept-Encoding", "identity")]
