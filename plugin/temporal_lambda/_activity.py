@@ -15,19 +15,17 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from temporal_lambda._client import LambdaClient
-from temporal_lambda._codes import (
-    DURABLE_ALREADY_STARTED,
-    IN_PROGRESS_ERROR_TYPE,
-    KEY_REUSED_ERROR_TYPE,
-    RECORD_UNREADABLE_ERROR_TYPE,
-)
+from temporal_lambda._codes import DURABLE_ALREADY_STARTED
 from temporal_lambda._errors import (
+    CallInProgress,
+    KeyReused,
     LambdaError,
     LambdaFunctionError,
     LambdaIdempotencyError,
     LambdaResultTooLargeError,
     LambdaServiceError,
     LambdaValidationError,
+    RecordUnreadable,
     to_application_error,
 )
 from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
@@ -222,21 +220,9 @@ class LambdaActivities:
                 await _decode_result(outcome.result, codec, attempt), attempt, stored=True
             )
         if outcome.kind == "in_progress":
-            wait = outcome.retry_after or MIN_READ_TIMEOUT
-            raise LambdaIdempotencyError(
-                f"an earlier attempt of this call (key {key}) may still be waiting for Lambda; "
-                f"not calling again until its lease ends in {wait:.1f} s",
-                error_type=IN_PROGRESS_ERROR_TYPE,
-                retryable=True,
-                retry_after=wait,
-            )
+            raise CallInProgress(key, outcome.retry_after or MIN_READ_TIMEOUT)
         if outcome.kind == "mismatch":
-            raise LambdaIdempotencyError(
-                f"idempotency key {key} was already used for a different request; "
-                "give each logical call its own key",
-                error_type=KEY_REUSED_ERROR_TYPE,
-                retryable=False,
-            )
+            raise KeyReused(key)
         try:
             result = await self._fits_temporal(await self._send(attempt), attempt)
         except BaseException:
@@ -499,7 +485,7 @@ async def _decode_result(
     """Read a stored result written by :func:`_encode_result` (or by an older version).
 
     Raises:
-        LambdaIdempotencyError: ``Lambda.IdempotencyRecordUnreadable``, not retryable (the
+        RecordUnreadable: ``Lambda.IdempotencyRecordUnreadable``, not retryable (the
             record stays the same however often it is read), logged at ERROR.
     """
     try:
@@ -518,13 +504,7 @@ async def _decode_result(
         reason = f"{type(exc).__name__}: {exc}"
         if len(reason) > 300:
             reason = reason[:300] + "..."
-        err = LambdaIdempotencyError(
-            f"{attempt.request.function_name} already ran for idempotency key {attempt.key}, "
-            f"and its stored result cannot be read ({reason}); not calling it again: "
-            "repair or delete the record to call it anew",
-            error_type=RECORD_UNREADABLE_ERROR_TYPE,
-            retryable=False,
-        )
+        err = RecordUnreadable(attempt.request.function_name, attempt.key, reason)
         activity.logger.error("idempotency record unreadable: %s", err)
         raise err from exc
 

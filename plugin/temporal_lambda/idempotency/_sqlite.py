@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from temporal_lambda._closing import AsyncClosing
+from temporal_lambda._errors import StoreUnavailable
 from temporal_lambda.idempotency._base import (
     COMPLETED,
     DEFAULT_MAX_RESULT_BYTES,
@@ -45,7 +46,6 @@ from temporal_lambda.idempotency._base import (
     DEFAULT_TTL_SECONDS,
     IN_PROGRESS,
     BeginOutcome,
-    StoreUnavailable,
     refuse_oversized,
     validate_lease,
     validate_settings,
