@@ -26,7 +26,15 @@ if TYPE_CHECKING:
 
 PLUGIN_NAME = "temporal_lambda.LambdaPlugin"
 PASSTHROUGH_MODULES = ("temporal_lambda", "httpx", "botocore")
-"""Imported once, outside the workflow sandbox: deterministic at use, costly to re-import."""
+"""Imported once, outside the workflow sandbox, instead of once per workflow run.
+
+``temporal_lambda.workflow`` itself loads only pure modules (no httpx, botocore, aiohttp or
+SQLite; ``tests/test_import_weight.py``), so a worker without the plugin runs it sandboxed as
+is. The package is passed through because the payload limits the plugin sets per task queue
+(``_sizes``) are read by workflows, and a sandbox's re-imported copy would hold none. httpx and
+botocore are passed through for the user's own workflow modules, which often import them (the
+README's testing example imports ``botocore.credentials``): neither can be imported inside the
+sandbox, and passing a module through costs nothing for workflows that do not import it."""
 SDK_HEARTBEAT_THROTTLE: timedelta = (
     inspect.signature(Worker.__init__).parameters["max_heartbeat_throttle_interval"].default
 )
