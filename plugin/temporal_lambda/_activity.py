@@ -153,6 +153,19 @@ class LambdaActivities:
         self._payload_codec = payload_codec
         self._payload_limit = payload_limit
 
+    @property
+    def store(self) -> IdempotencyStore | None:
+        """The idempotency store the next invocation uses (``None``: no store).
+
+        Replaceable between workers: the plugin puts a new default store here when a worker
+        starts after the last one closed the previous store.
+        """
+        return self._store
+
+    @store.setter
+    def store(self, store: IdempotencyStore | None) -> None:
+        self._store = store
+
     @activity.defn(name=INVOKE_ACTIVITY_NAME)
     async def invoke(self, request: LambdaInvokeRequest) -> LambdaInvokeResult:
         """Invoke a Lambda function once (one attempt of one logical call).
@@ -223,6 +236,13 @@ class LambdaActivities:
             raise CallInProgress(key, outcome.retry_after or MIN_READ_TIMEOUT)
         if outcome.kind == "mismatch":
             raise KeyReused(key)
+        if outcome.taken_over:
+            activity.logger.warning(
+                "Lambda %s: taking over key %s from an earlier attempt whose lease ran out; "
+                "that attempt may have reached Lambda, so the function may run twice",
+                attempt.request.function_name,
+                key,
+            )
         try:
             result = await self._fits_temporal(await self._send(attempt), attempt)
         except BaseException:

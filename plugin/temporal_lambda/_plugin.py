@@ -217,7 +217,7 @@ class LambdaPlugin(SimplePlugin):
         """
         if self._workers == 0 and self._store_closed and self._default_store_path is not None:
             self.store = SQLiteIdempotencyStore(self._default_store_path)
-            self.lambda_activities._store = self.store
+            self.lambda_activities.store = self.store
             self._store_closed = False
         self._workers += 1
         try:
