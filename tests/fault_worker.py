@@ -33,7 +33,7 @@ from botocore.credentials import Credentials
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from temporal_lambda import LambdaPlugin
+from temporal_lambda import LambdaClient, LambdaPlugin
 from temporal_lambda.idempotency import (
     BeginOutcome,
     IdempotencyStore,
@@ -119,9 +119,9 @@ async def serve(args: argparse.Namespace) -> None:
     client = await Client.connect(args.address, namespace=args.namespace)
     store = make_store(args.store, busy_timeout=args.sqlite_busy_timeout)
     plugin = LambdaPlugin(
-        region=REGION,
-        endpoint_url=args.endpoint,
-        credentials=Credentials("testing", "testing"),
+        client=LambdaClient(
+            region=REGION, endpoint_url=args.endpoint, credentials=Credentials("testing", "testing")
+        ),
         idempotency_store=store,
     )
     stop = asyncio.Event()

@@ -454,7 +454,8 @@ def big_error(event: Any, context: LambdaContext) -> None:
 async def worker_for(env: WorkflowEnvironment, endpoint: str) -> AsyncIterator[str]:
     task_queue = f"tq-bodies-{uuid.uuid4()}"
     plugin = LambdaPlugin(
-        region="us-east-1", endpoint_url=endpoint, credentials=CREDENTIALS, idempotency_store=None
+        client=LambdaClient(region="us-east-1", endpoint_url=endpoint, credentials=CREDENTIALS),
+        idempotency_store=None,
     )
     async with Worker(
         env.client, task_queue=task_queue, workflows=[InvokeWorkflow], plugins=[plugin]

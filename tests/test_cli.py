@@ -205,9 +205,10 @@ async def test_invoke_success_shows_request_answer_log_and_snippet(lam: LocalLam
     assert 'Payload (json):\n  {\n    "got": {\n      "order": 42\n    },\n' in run.out
     assert "result = await invoke_lambda('echo', {'order': 42}, qualifier='live', " in run.out
     assert (
-        'client = await Client.connect("localhost:7233", plugins=[LambdaPlugin('
-        f"region='us-east-1', endpoint_url='{lam.endpoint_url}')])" in run.out
+        'client = await Client.connect("localhost:7233", plugins=[LambdaPlugin(client=LambdaClient('
+        f"region='us-east-1', endpoint_url='{lam.endpoint_url}'))])" in run.out
     )
+    assert "from temporal_lambda import LambdaClient, LambdaPlugin\n" in run.out
     assert (record.idempotency_key, record.qualifier) == (key.group(1), "live")
 
 

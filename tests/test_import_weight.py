@@ -63,7 +63,7 @@ def test_the_package_alone_is_light() -> None:
 
 
 def test_a_heavy_name_loads_its_module_on_first_use() -> None:
-    modules = _modules_after("from temporal_lambda import LambdaPlugin")
+    modules = _modules_after("from temporal_lambda import LambdaClient, LambdaPlugin")
     assert "temporal_lambda._plugin" in modules
     assert "httpx" in modules  # the check above would see a heavy import
 
@@ -99,9 +99,11 @@ async def test_a_workflow_only_worker_runs_invoke_lambda(dev_env: WorkflowEnviro
     async with LocalLambda(credentials=("testing", "testing")) as lam:
         lam.register("echo", echo)
         plugin = temporal_lambda.LambdaPlugin(
-            region="us-east-1",
-            endpoint_url=lam.endpoint_url,
-            credentials=Credentials("testing", "testing"),
+            client=temporal_lambda.LambdaClient(
+                region="us-east-1",
+                endpoint_url=lam.endpoint_url,
+                credentials=Credentials("testing", "testing"),
+            ),
             idempotency_store=None,
         )
         async with (

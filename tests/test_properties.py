@@ -1086,9 +1086,11 @@ async def test_workflow_catches_validation_errors_by_type(
 ) -> None:
     env = time_skipping_env
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=emulator.lam.endpoint_url,
-        credentials=Credentials("testing", "testing"),
+        client=LambdaClient(
+            region="us-east-1",
+            endpoint_url=emulator.lam.endpoint_url,
+            credentials=Credentials("testing", "testing"),
+        )
     )
 
     async def run_case(call: BadCall) -> tuple[Caught, list[Any]]:

@@ -236,9 +236,11 @@ async def _second_namespace(env: WorkflowEnvironment) -> Client:
 
 def plugin_for(lam: LocalLambda, store: IdempotencyStore) -> LambdaPlugin:
     return LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=Credentials("testing", "testing"),
+        client=LambdaClient(
+            region="us-east-1",
+            endpoint_url=lam.endpoint_url,
+            credentials=Credentials("testing", "testing"),
+        ),
         idempotency_store=store,
     )
 
