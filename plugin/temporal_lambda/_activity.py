@@ -14,8 +14,8 @@ from temporalio import activity
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from temporal_lambda._attempt import LambdaAttempt
 from temporal_lambda._client import LambdaClient
-from temporal_lambda._codes import DURABLE_ALREADY_STARTED
 from temporal_lambda._errors import (
     CallInProgress,
     KeyReused,
@@ -23,15 +23,12 @@ from temporal_lambda._errors import (
     LambdaFunctionError,
     LambdaIdempotencyError,
     LambdaResultTooLargeError,
-    LambdaServiceError,
-    LambdaValidationError,
     RecordUnreadable,
     to_application_error,
 )
 from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
 from temporal_lambda._redact import scrub_error
-from temporal_lambda._request import PreparedCall, prepare_call, unqualified
-from temporal_lambda._response import parse_response
+from temporal_lambda._request import unqualified
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
@@ -189,12 +186,8 @@ class LambdaActivities:
             info.activity_id,
         )
         try:
-            _check_function_error_attempts(request)
-            request = _with_durable_name(request, key)
-            call = prepare_call(
-                request, key, region=self._client.region, partition=self._client.partition
-            )
-            attempt = _Attempt(info, request, call, key, started)
+            attempt = _Attempt(info, LambdaAttempt(self._client, request, key), started)
+            request = attempt.request
             if self._store is None:
                 return await self._fits_temporal(await self._send(attempt), attempt)
             return await self._send_once(self._store, attempt)
@@ -321,78 +314,33 @@ class LambdaActivities:
         if budget is not None:
             remaining = budget - (time.monotonic() - attempt.started) - DEADLINE_MARGIN
             read_timeout = max(MIN_READ_TIMEOUT, remaining)
-        with _Heartbeating(
-            attempt.info, attempt.request.function_name, attempt.key, attempt.started
-        ):
-            raw = await self._client.send(attempt.take_call(), read_timeout=read_timeout)
-        try:
-            return parse_response(
-                attempt.request,
-                attempt.key,
-                raw.status_code,
-                raw.headers,
-                raw.body,
-                max_retry_after=self._client.max_retry_after,
-            )
-        except LambdaServiceError as err:
-            if (
-                err.code == DURABLE_ALREADY_STARTED
-                and attempt.request.durable_execution_name_from_key
-                and raw.headers.get("x-amz-durable-execution-arn")
-            ):
-                # The execution this key names exists, for this payload (Lambda answers a
-                # same-payload start with the execution itself; a 409 naming it means the
-                # same). Without its ARN the 409 is a different payload: an error.
-                return LambdaInvokeResult(
-                    status_code=raw.status_code,
-                    idempotency_key=attempt.key,
-                    request_id=err.request_id,
-                    durable_execution_arn=raw.headers.get("x-amz-durable-execution-arn"),
-                    already_started=True,
-                )
-            raise
+        return await attempt.call.send(
+            read_timeout=read_timeout,
+            waiting=_Heartbeating(
+                attempt.info, attempt.request.function_name, attempt.key, attempt.started
+            ),
+        )
 
 
 class _Attempt:
-    """What one attempt works with."""
+    """What one attempt works with: its activity info, its call, when it started."""
 
-    __slots__ = ("_call", "info", "key", "request", "started")
+    __slots__ = ("call", "info", "started")
 
-    def __init__(
-        self,
-        info: activity.Info,
-        request: LambdaInvokeRequest,
-        call: PreparedCall,
-        key: str,
-        started: float,
-    ) -> None:
+    def __init__(self, info: activity.Info, call: LambdaAttempt, started: float) -> None:
         self.info = info
-        self.request = request
-        self._call: PreparedCall | None = call
-        self.key = key
+        self.call = call
         self.started = started
 
-    def take_call(self) -> PreparedCall:
-        """Hand over the prepared call, to be sent once.
+    @property
+    def request(self) -> LambdaInvokeRequest:
+        """The request as sent."""
+        return self.call.request
 
-        Nothing here keeps it afterwards, so the encoded body (up to 6 MB) is freed as soon
-        as it is sent, before the answer is parsed.
-        """
-        call, self._call = self._call, None
-        if call is None:
-            raise RuntimeError("the call of this attempt was already sent")
-        return call
-
-
-def _check_function_error_attempts(request: LambdaInvokeRequest) -> None:
-    """Refuse a bound on function-error attempts that is not a count (before sending)."""
-    allowed = request.function_error_attempts
-    if isinstance(allowed, bool) or not isinstance(allowed, int) or allowed < 0:
-        raise LambdaValidationError(
-            "function_error_attempts must be a whole number of attempts (0 for no bound), "
-            f"got {allowed!r}",
-            field="function_error_attempts",
-        )
+    @property
+    def key(self) -> str:
+        """The idempotency key."""
+        return self.call.key
 
 
 def _count_function_error(
@@ -431,18 +379,6 @@ def _progress(
         "idempotency_key": key,
         "function_errors": function_errors,
     }
-
-
-def _with_durable_name(request: LambdaInvokeRequest, key: str) -> LambdaInvokeRequest:
-    """Name the durable execution after the key, when the request asks for it."""
-    if not request.durable_execution_name_from_key:
-        return request
-    if request.durable_execution_name is not None:
-        raise LambdaValidationError(
-            "give durable_execution_name or durable_execution_name_from_key, not both",
-            field="durable_execution_name",
-        )
-    return dataclasses.replace(request, durable_execution_name=key)
 
 
 def _fingerprint_fields(request: LambdaInvokeRequest) -> dict[str, Any]:
