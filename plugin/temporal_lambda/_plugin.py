@@ -1,4 +1,4 @@
-"""``LambdaPlugin``: registers the invoke activity on a Temporal worker."""
+"""``LambdaPlugin``: builds the client, store and activity for workers, and owns their lifetime."""
 
 from __future__ import annotations
 

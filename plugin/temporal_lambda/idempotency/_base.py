@@ -1,4 +1,4 @@
-"""What every idempotency store shares: the protocol, the outcome of ``begin``, the errors.
+"""What every idempotency store shares: the protocol, the outcome of ``begin``, the checks.
 
 A store keeps one record per idempotency key::
 
