@@ -23,7 +23,7 @@ import httpx
 from temporal_lambda._errors import LambdaTransportError
 from temporal_lambda._redact import call_quietly, quiet_signing
 
-__all__ = ["SIGNATURE_HEADERS", "UNSIGNED_HEADERS", "SigV4Signer", "may_refresh"]
+__all__ = ["SIGNATURE_HEADERS", "UNSIGNED_HEADERS", "SigV4Signer", "add_signature", "may_refresh"]
 
 UNSIGNED_HEADERS = frozenset(
     {"accept", "accept-encoding", "connection", "content-length", "host", "user-agent"}
@@ -42,6 +42,29 @@ KEPT_SECRETS = 12
 NO_CREDENTIALS = (
     "no AWS credentials found (standard chain: env, profile, SSO, container, instance metadata)"
 )
+
+
+def add_signature(request: httpx.Request, auth: botocore.auth.SigV4Auth) -> None:
+    """Sign ``request`` in place with ``auth`` (a botocore ``SigV4Auth`` or ``S3SigV4Auth``).
+
+    botocore signs an ``AWSRequest`` built from the request's method, URL, signed headers and
+    body; the headers SigV4 adds or replaces (:data:`SIGNATURE_HEADERS`) are copied back.
+    """
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if name.lower() not in UNSIGNED_HEADERS
+    }
+    aws_request = botocore.awsrequest.AWSRequest(
+        method=request.method, url=str(request.url), headers=headers, data=request.content
+    )
+    auth.add_auth(aws_request)
+    for name in SIGNATURE_HEADERS:
+        value = aws_request.headers.get(name)
+        if value is None:
+            request.headers.pop(name, None)
+        else:
+            request.headers[name] = value
 
 
 def may_refresh(credentials: Any) -> bool:
@@ -101,26 +124,9 @@ class SigV4Signer:
 
     def sign(self, request: httpx.Request, frozen: Any) -> None:
         """Sign ``request`` in place with frozen ``frozen`` credentials."""
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name.lower() not in UNSIGNED_HEADERS
-        }
-        aws_request = botocore.awsrequest.AWSRequest(
-            method=request.method,
-            url=str(request.url),
-            headers=headers,
-            data=request.content,
-        )
         self._remember(frozen)
         with quiet_signing():
-            botocore.auth.SigV4Auth(frozen, self._service, self._region).add_auth(aws_request)
-        for name in SIGNATURE_HEADERS:
-            value = aws_request.headers.get(name)
-            if value is None:
-                request.headers.pop(name, None)
-            else:
-                request.headers[name] = value
+            add_signature(request, botocore.auth.SigV4Auth(frozen, self._service, self._region))
 
     def _remember(self, frozen: Any) -> None:
         """Keep the secrets of ``frozen``, so errors can be scrubbed of them."""

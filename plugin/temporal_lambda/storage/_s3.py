@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.auth
-import botocore.awsrequest
 import botocore.credentials
 import botocore.endpoint_provider
 import botocore.session
@@ -51,7 +50,7 @@ from temporalio.converter import (
 )
 
 from temporal_lambda._closing import AsyncClosing
-from temporal_lambda._sigv4 import SIGNATURE_HEADERS, UNSIGNED_HEADERS, may_refresh
+from temporal_lambda._sigv4 import add_signature, may_refresh
 from temporal_lambda._transport import AiohttpTransport, HttpSettings
 from temporal_lambda.storage._errors import (
     STORAGE_ACCESS_DENIED,
@@ -283,22 +282,9 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         return credentials.get_frozen_credentials()
 
     def _sign(self, request: httpx.Request, target: _Target, frozen: Any) -> None:
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name.lower() not in UNSIGNED_HEADERS
-        }
-        aws_request = botocore.awsrequest.AWSRequest(
-            method=request.method, url=str(request.url), headers=headers, data=request.content
+        add_signature(
+            request, botocore.auth.S3SigV4Auth(frozen, target.signing_name, target.signing_region)
         )
-        auth = botocore.auth.S3SigV4Auth(frozen, target.signing_name, target.signing_region)
-        auth.add_auth(aws_request)
-        for name in SIGNATURE_HEADERS:
-            value = aws_request.headers.get(name)
-            if value is None:
-                request.headers.pop(name, None)
-            else:
-                request.headers[name] = value
 
     async def _request(
         self, operation: str, method: str, bucket: str, key: str, body: bytes = b""
