@@ -38,7 +38,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from benchmarks._extstore_workflow import RoundTripWorkflow
-from temporal_lambda import LambdaPlugin
+from temporal_lambda import LambdaClient, LambdaPlugin
 from temporal_lambda.storage import local_storage, s3_storage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,9 +106,7 @@ async def _run_one(
     env: WorkflowEnvironment, lambda_url: str, storage: ExternalStorage, size: int, calls: int
 ) -> dict[str, Any]:
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lambda_url,
-        credentials=CREDS,
+        client=LambdaClient(region="us-east-1", endpoint_url=lambda_url, credentials=CREDS),
         idempotency_store=None,
         external_storage=storage,
     )

@@ -42,7 +42,8 @@ async def ours(endpoint: str, concurrency: int, payload: bytes, transport: str =
     import botocore.credentials
 
     from temporal_lambda._client import HttpSettings, LambdaClient
-    from temporal_lambda._protocol import parse_response, prepare_call
+    from temporal_lambda._request import prepare_call
+    from temporal_lambda._response import parse_response
     from temporal_lambda._types import LambdaInvokeRequest
 
     kwargs: dict[str, Any] = {}
@@ -73,19 +74,19 @@ def _alt_transport(name: str, concurrency: int) -> Any:
     """Transports tried while choosing the default (calibration only)."""
     import httpx
 
-    from temporal_lambda._client import HttpSettings, _socket_options
+    from temporal_lambda._transport import HttpSettings, socket_options
 
     http = HttpSettings()
     if name == "httpx-default":
         return httpx.AsyncHTTPTransport(
             retries=0,
-            socket_options=_socket_options(http),
+            socket_options=socket_options(http),
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )
     if name == "httpx-keepalive":
         return httpx.AsyncHTTPTransport(
             retries=0,
-            socket_options=_socket_options(http),
+            socket_options=socket_options(http),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
         )
     if name == "httpx-aiohttp":

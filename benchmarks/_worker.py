@@ -109,13 +109,15 @@ async def main() -> None:
     elif args.mode == "noop":
         activities.append(noop_activity)
     elif args.mode.startswith("ours"):
-        from temporal_lambda import LambdaPlugin
+        from temporal_lambda import LambdaClient, LambdaPlugin
 
         plugins.append(
             LambdaPlugin(
-                region="us-east-1",
-                endpoint_url=args.endpoint,
-                credentials=botocore.credentials.Credentials("testing", "testing"),
+                client=LambdaClient(
+                    region="us-east-1",
+                    endpoint_url=args.endpoint,
+                    credentials=botocore.credentials.Credentials("testing", "testing"),
+                ),
                 **({"idempotency_store": None} if args.mode == "ours-nostore" else {}),
             )
         )

@@ -33,7 +33,7 @@ from botocore.credentials import Credentials
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from temporal_lambda import LambdaPlugin
+from temporal_lambda import LambdaClient, LambdaPlugin
 from temporal_lambda.idempotency import (
     BeginOutcome,
     IdempotencyStore,
@@ -91,7 +91,7 @@ class _FailOpen:
 
 def apply_mutations() -> None:
     """Switch off what ``FAULT_MATRIX_BREAK`` names (test-only monkeypatches)."""
-    from temporal_lambda import _activity, _errors, _protocol
+    from temporal_lambda import _activity, _errors, _response
 
     mutations = broken()
     if "release" in mutations:
@@ -112,16 +112,16 @@ def apply_mutations() -> None:
     if "transport-retry" in mutations:
         _errors.LambdaTransportError.retryable = False
     if "5xx-retry" in mutations:
-        _protocol._is_retryable = lambda code, status_code: status_code in (408, 429)
+        _response.is_retryable = lambda code, status_code: status_code in (408, 429)
 
 
 async def serve(args: argparse.Namespace) -> None:
     client = await Client.connect(args.address, namespace=args.namespace)
     store = make_store(args.store, busy_timeout=args.sqlite_busy_timeout)
     plugin = LambdaPlugin(
-        region=REGION,
-        endpoint_url=args.endpoint,
-        credentials=Credentials("testing", "testing"),
+        client=LambdaClient(
+            region=REGION, endpoint_url=args.endpoint, credentials=Credentials("testing", "testing")
+        ),
         idempotency_store=store,
     )
     stop = asyncio.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,34 @@ async def test_expired_lease_is_taken_over_with_same_key(store: SQLiteIdempotenc
     assert (await store.begin(RECORD, fingerprint, lease_seconds=1, owner="x")).kind == "completed"
     sent = json.loads(base64.b64decode(fake.requests[0].headers["X-Amz-Client-Context"]))
     assert sent == {"custom": {"idempotency_key": KEY}}
+
+
+async def test_taking_over_a_lease_warns_that_the_function_may_run_twice(
+    store: SQLiteIdempotencyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = LambdaInvokeRequest("charge", {"order": 1})
+    fingerprint = request_fingerprint(_fingerprint_fields(request))
+    await store.begin(RECORD, fingerprint, lease_seconds=0.001, owner="dead")
+    await asyncio.sleep(0.01)
+    with caplog.at_level(logging.WARNING):
+        await run(activities(Lambda(httpx.Response(200, json=1)), store), request, attempt=3)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"Lambda charge: taking over key {KEY} from an earlier attempt whose lease ran out; "
+        "that attempt may have reached Lambda, so the function may run twice"
+    )
+
+
+async def test_a_fresh_key_takes_no_lease_over(
+    store: SQLiteIdempotencyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        await run(
+            activities(Lambda(httpx.Response(200, json=1)), store),
+            LambdaInvokeRequest("charge", {"order": 1}),
+        )
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_key_reused_for_other_request_is_refused(store: SQLiteIdempotencyStore) -> None:

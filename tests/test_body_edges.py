@@ -29,13 +29,12 @@ from temporalio.worker import Worker
 
 from temporal_lambda import LambdaInvokeRequest, LambdaPlugin
 from temporal_lambda._client import LambdaClient
+from temporal_lambda._codes import RESPONSE_TOO_LARGE_ERROR_TYPE, TIMEOUT_ERROR_TYPE
 from temporal_lambda._errors import (
     MAX_ERROR_MESSAGE,
     MAX_ERROR_TYPE,
     MAX_STACK_TRACE,
     MAX_STACK_TRACE_LINES,
-    RESPONSE_TOO_LARGE_ERROR_TYPE,
-    TIMEOUT_ERROR_TYPE,
     FunctionErrorInfo,
     LambdaFunctionError,
     LambdaResponseTooLargeError,
@@ -44,13 +43,9 @@ from temporal_lambda._errors import (
     LambdaValidationError,
     to_application_error,
 )
-from temporal_lambda._protocol import (
-    MAX_EMPTY_RESPONSE,
-    MAX_ERROR_RESPONSE,
-    MAX_SYNC_RESPONSE,
-    classify_service_error,
-    prepare_call,
-)
+from temporal_lambda._request import prepare_call
+from temporal_lambda._response import classify_service_error
+from temporal_lambda._spec import MAX_EMPTY_RESPONSE, MAX_ERROR_RESPONSE, MAX_SYNC_RESPONSE
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
 
@@ -459,7 +454,8 @@ def big_error(event: Any, context: LambdaContext) -> None:
 async def worker_for(env: WorkflowEnvironment, endpoint: str) -> AsyncIterator[str]:
     task_queue = f"tq-bodies-{uuid.uuid4()}"
     plugin = LambdaPlugin(
-        region="us-east-1", endpoint_url=endpoint, credentials=CREDENTIALS, idempotency_store=None
+        client=LambdaClient(region="us-east-1", endpoint_url=endpoint, credentials=CREDENTIALS),
+        idempotency_store=None,
     )
     async with Worker(
         env.client, task_queue=task_queue, workflows=[InvokeWorkflow], plugins=[plugin]

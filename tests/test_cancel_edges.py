@@ -28,7 +28,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from temporal_lambda import LambdaInvokeRequest, LambdaPlugin
+from temporal_lambda import LambdaClient, LambdaInvokeRequest, LambdaPlugin
 from temporal_lambda._activity import (
     HEARTBEAT_THROTTLE_INTERVAL,
     MAX_HEARTBEAT_INTERVAL,
@@ -66,7 +66,9 @@ def rpc_period(heartbeat_timeout: timedelta | None, max_throttle: timedelta) -> 
 
 
 def test_plugin_sets_heartbeat_throttle_on_a_default_worker() -> None:
-    plugin = LambdaPlugin(region="us-east-1", credentials=CREDENTIALS, idempotency_store=None)
+    plugin = LambdaPlugin(
+        client=LambdaClient(region="us-east-1", credentials=CREDENTIALS), idempotency_store=None
+    )
     config = plugin.configure_worker(
         {
             "task_queue": "q",
@@ -80,7 +82,9 @@ def test_plugin_sets_heartbeat_throttle_on_a_default_worker() -> None:
 
 @pytest.mark.parametrize("chosen", [timedelta(seconds=2), timedelta(seconds=30)])
 def test_plugin_keeps_a_heartbeat_throttle_the_user_chose(chosen: timedelta) -> None:
-    plugin = LambdaPlugin(region="us-east-1", credentials=CREDENTIALS, idempotency_store=None)
+    plugin = LambdaPlugin(
+        client=LambdaClient(region="us-east-1", credentials=CREDENTIALS), idempotency_store=None
+    )
     config = plugin.configure_worker(
         {
             "task_queue": "q",
@@ -92,7 +96,9 @@ def test_plugin_keeps_a_heartbeat_throttle_the_user_chose(chosen: timedelta) -> 
 
 
 async def test_real_worker_gets_the_throttle(dev_env: WorkflowEnvironment) -> None:
-    plugin = LambdaPlugin(region="us-east-1", credentials=CREDENTIALS, idempotency_store=None)
+    plugin = LambdaPlugin(
+        client=LambdaClient(region="us-east-1", credentials=CREDENTIALS), idempotency_store=None
+    )
     default = Worker(dev_env.client, task_queue=f"tq-{uuid.uuid4()}", plugins=[plugin])
     chosen = Worker(
         dev_env.client,
@@ -187,7 +193,9 @@ async def test_cancel_closes_the_connection_within_ten_seconds(
     phases = (1.05, 6.0, 10.6)
     async with NeverAnswers() as server:
         plugin = LambdaPlugin(
-            region="us-east-1", endpoint_url=server.endpoint_url, credentials=CREDENTIALS
+            client=LambdaClient(
+                region="us-east-1", endpoint_url=server.endpoint_url, credentials=CREDENTIALS
+            )
         )
         async with Worker(
             dev_env.client, task_queue=task_queue, workflows=[HeldCallWorkflow], plugins=[plugin]
@@ -371,9 +379,9 @@ async def run_to_failure(
 ) -> ApplicationError:
     task_queue = f"tq-{uuid.uuid4()}"
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=CREDENTIALS,
+        client=LambdaClient(
+            region="us-east-1", endpoint_url=lam.endpoint_url, credentials=CREDENTIALS
+        ),
         **({} if store else {"idempotency_store": None}),
     )
     async with Worker(

@@ -205,9 +205,10 @@ async def test_invoke_success_shows_request_answer_log_and_snippet(lam: LocalLam
     assert 'Payload (json):\n  {\n    "got": {\n      "order": 42\n    },\n' in run.out
     assert "result = await invoke_lambda('echo', {'order': 42}, qualifier='live', " in run.out
     assert (
-        'client = await Client.connect("localhost:7233", plugins=[LambdaPlugin('
-        f"region='us-east-1', endpoint_url='{lam.endpoint_url}')])" in run.out
+        'client = await Client.connect("localhost:7233", plugins=[LambdaPlugin(client=LambdaClient('
+        f"region='us-east-1', endpoint_url='{lam.endpoint_url}'))])" in run.out
     )
+    assert "from temporal_lambda import LambdaClient, LambdaPlugin\n" in run.out
     assert (record.idempotency_key, record.qualifier) == (key.group(1), "live")
 
 
@@ -401,3 +402,53 @@ async def test_emulator_is_python_m_temporal_lambda_testing() -> None:
     assert run.code == 0
     assert run.out.startswith("usage: python -m temporal_lambda.testing ")
     assert "--handlers" in run.out
+
+
+# --- one request path: the try is the activity's attempt ------------------------------------
+
+
+async def test_a_try_refuses_a_function_in_another_region_as_the_activity_does(
+    lam: LocalLambda,
+) -> None:
+    from temporal_lambda.cli import _core
+
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:echo"
+    outcome = await _core.try_request(
+        _core.TrySettings(function_name=arn, idempotency_key="k-1"),
+        region="us-east-1",
+        endpoint_url=lam.endpoint_url,
+    )
+    assert outcome.kind == "refused"
+    assert outcome.request is None
+    assert outcome.error is not None
+    assert outcome.error["type"] == "Lambda.ValidationError"
+    assert outcome.error["non_retryable"] is True
+    assert outcome.error["message"] == (
+        f"function {arn} is in region eu-west-1, but this worker's Lambda client signs for and "
+        "calls region us-east-1; invoke it from a worker (task queue) configured for eu-west-1"
+    )
+    assert outcome.error["details"] == [{"field": "function_name"}]
+    assert lam.records() == []
+
+
+async def test_a_try_shows_status_and_headers_of_a_function_error(
+    lam: LocalLambda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from temporal_lambda.cli import _core
+
+    for name, value in _env().items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    outcome = await _core.try_request(
+        _core.TrySettings(function_name="boom", idempotency_key="k-2"),
+        region="us-east-1",
+        endpoint_url=lam.endpoint_url,
+    )
+    [record] = lam.records("boom")
+    assert outcome.kind == "function_error"
+    assert outcome.status_code == 200
+    assert outcome.headers["x-amz-function-error"] == "Unhandled"
+    assert outcome.headers["x-amzn-requestid"] == record.request_id
+    assert outcome.request is not None
+    assert outcome.request.headers["authorization"] == "[REDACTED]"
+    assert outcome.elapsed_ms is not None

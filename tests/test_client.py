@@ -1,4 +1,5 @@
-"""Tests of ``temporal_lambda._client``: signing, endpoints, config, errors, sockets."""
+"""Tests of ``LambdaClient`` and what it is built on (``_sigv4``, ``_transport``): signing,
+endpoints, config, errors, sockets."""
 
 from __future__ import annotations
 
@@ -22,19 +23,10 @@ import httpx
 import pytest
 
 import temporal_lambda._client
-from temporal_lambda._client import (
-    HttpSettings,
-    LambdaClient,
-    RawResponse,
-    _AiohttpTransport,
-    _make_transport,
-    _socket_options,
-)
-from temporal_lambda._errors import (
-    TIMEOUT_ERROR_TYPE,
-    TRANSPORT_ERROR_TYPE,
-    LambdaTransportError,
-)
+from temporal_lambda._client import HttpSettings, LambdaClient, RawResponse
+from temporal_lambda._codes import TIMEOUT_ERROR_TYPE, TRANSPORT_ERROR_TYPE
+from temporal_lambda._errors import LambdaTransportError
+from temporal_lambda._transport import AiohttpTransport, socket_options
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -60,7 +52,7 @@ def invoke_call(
     qualifier: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Call:
-    """Build the call botocore's ``invoke`` makes, the way ``_protocol`` will."""
+    """Build the call botocore's ``invoke`` makes, the way ``_request`` will."""
     path = "/2015-03-31/functions/" + urllib.parse.quote(name, safe="-._~") + "/invocations"
     query = "Qualifier=" + urllib.parse.quote(qualifier, safe="-._~") if qualifier else ""
     return Call(
@@ -496,7 +488,6 @@ async def test_per_request_timeouts(read_timeout: float | None, expected_read: f
     assert recorder.last.extensions["timeout"] == {
         "connect": 5.0,
         "read": expected_read,
-        "write": 60.0,
         "pool": 30.0,
     }
 
@@ -506,10 +497,9 @@ async def test_per_request_timeouts(read_timeout: float | None, expected_read: f
 
 async def test_socket_options_and_transport_settings() -> None:
     http = HttpSettings(tcp_keepalive_idle=42, tcp_keepalive_interval=7, tcp_keepalive_count=3)
-    options = _socket_options(http)
+    options = socket_options(http)
     assert (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1) in options
-    transport = _make_transport(http)
-    assert isinstance(transport, _AiohttpTransport)
+    transport = AiohttpTransport(http)
     session = transport._get_session()
     connector = session.connector
     assert isinstance(connector, aiohttp.TCPConnector)
@@ -565,7 +555,7 @@ async def test_real_socket_has_tcp_keepalive() -> None:
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     http = HttpSettings()
-    capture = SockoptCapture(_make_transport(http))
+    capture = SockoptCapture(AiohttpTransport(http))
     try:
         async with LambdaClient(
             region="us-east-1",
@@ -668,7 +658,8 @@ async def test_cancelling_send_aborts_the_request_promptly() -> None:
 async def test_big_body_round_trip_over_a_real_socket_is_signed_and_intact() -> None:
     """A 5 MB body goes out in zero-copy slices; the emulator verifies its SigV4 hash."""
     from temporal_lambda import LambdaInvokeRequest
-    from temporal_lambda._protocol import parse_response, prepare_call
+    from temporal_lambda._request import prepare_call
+    from temporal_lambda._response import parse_response
     from temporal_lambda.testing import LocalLambda
 
     blob = "".join(chr(ord("a") + i % 26) for i in range(5 * 1024 * 1024 - 64))

@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from temporal_lambda import LambdaInvokeResult, LambdaPlugin
+from temporal_lambda import LambdaClient, LambdaInvokeResult, LambdaPlugin
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
 
@@ -53,9 +53,11 @@ async def running_worker(
     env: WorkflowEnvironment, lam: LocalLambda, task_queue: str, secret: str = "testing"
 ) -> AsyncIterator[Worker]:
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=Credentials("testing", secret),
+        client=LambdaClient(
+            region="us-east-1",
+            endpoint_url=lam.endpoint_url,
+            credentials=Credentials("testing", secret),
+        )
     )
     async with Worker(
         env.client, task_queue=task_queue, workflows=[InvokeWorkflow], plugins=[plugin]

@@ -34,7 +34,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from temporal_lambda import LambdaPlugin
+from temporal_lambda import LambdaClient, LambdaPlugin
 from temporal_lambda.storage import (
     STORAGE_ERROR,
     STORAGE_NO_SUCH_BUCKET,
@@ -96,9 +96,7 @@ def storage_factory(request: pytest.FixtureRequest, store_dir: Path) -> Iterator
 
 def plugin_for(lam: LocalLambda, storage: ExternalStorage) -> LambdaPlugin:
     return LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=CREDS,
+        client=LambdaClient(region="us-east-1", endpoint_url=lam.endpoint_url, credentials=CREDS),
         idempotency_store=None,
         external_storage=storage,
     )

@@ -38,13 +38,13 @@ from temporal_lambda._errors import (
     LambdaValidationError,
     to_application_error,
 )
-from temporal_lambda._protocol import (
+from temporal_lambda._redact import REDACTED, call_quietly, quiet_signing, scrub, scrub_error
+from temporal_lambda._request import prepare_call
+from temporal_lambda._response import (
     DEFAULT_MAX_RETRY_AFTER,
     classify_service_error,
-    prepare_call,
     retry_after_seconds,
 )
-from temporal_lambda._redact import REDACTED, call_quietly, quiet_signing, scrub, scrub_error
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
 from tests.test_activity import make_env
@@ -168,10 +168,12 @@ async def worker_for(
     http: HttpSettings | None = None,
 ) -> AsyncIterator[Worker]:
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=endpoint_url,
-        credentials=credentials or Credentials("testing", "testing"),
-        http=http,
+        client=LambdaClient(
+            region="us-east-1",
+            endpoint_url=endpoint_url,
+            credentials=credentials or Credentials("testing", "testing"),
+            http=http,
+        ),
         idempotency_store=None,
     )
     async with Worker(
@@ -573,7 +575,9 @@ def test_endpoint_with_userinfo_refused(url: str) -> None:
         LambdaClient(region="us-east-1", endpoint_url=url)
     assert "hunter2" not in str(caught.value)
     with pytest.raises(ValueError, match=expected):
-        LambdaPlugin(region="us-east-1", endpoint_url=url, idempotency_store=None)
+        LambdaPlugin(
+            client=LambdaClient(region="us-east-1", endpoint_url=url), idempotency_store=None
+        )
 
 
 def test_endpoint_without_userinfo_accepted() -> None:

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from temporal_lambda import LambdaPlugin
+from temporal_lambda import LambdaClient, LambdaPlugin
 from temporal_lambda.idempotency import SQLiteIdempotencyStore
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
@@ -33,9 +33,11 @@ async def lam() -> AsyncIterator[LocalLambda]:
 
 def make_plugin(lam: LocalLambda, **options: Any) -> LambdaPlugin:
     return LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=Credentials("testing", "testing"),
+        client=LambdaClient(
+            region="us-east-1",
+            endpoint_url=lam.endpoint_url,
+            credentials=Credentials("testing", "testing"),
+        ),
         **options,
     )
 

@@ -42,7 +42,8 @@ from temporal_lambda import (
     LambdaPlugin,
     LambdaTransportError,
 )
-from temporal_lambda._protocol import parse_response, prepare_call
+from temporal_lambda._request import prepare_call
+from temporal_lambda._response import parse_response
 from temporal_lambda.testing import ClientContext, LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
 
@@ -321,9 +322,11 @@ async def test_emulator_resent_sync_call_after_lost_answer_records_once(
 
 def worker(env: WorkflowEnvironment, lam: LocalLambda, task_queue: str) -> Worker:
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=Credentials("testing", "testing"),
+        client=LambdaClient(
+            region="us-east-1",
+            endpoint_url=lam.endpoint_url,
+            credentials=Credentials("testing", "testing"),
+        )
     )
     return Worker(env.client, task_queue=task_queue, workflows=[InvokeWorkflow], plugins=[plugin])
 

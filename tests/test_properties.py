@@ -47,7 +47,7 @@ from temporal_lambda import LambdaInvokeRequest, LambdaPlugin
 from temporal_lambda._activity import LambdaActivities
 from temporal_lambda._client import LambdaClient
 from temporal_lambda._errors import LambdaValidationError
-from temporal_lambda._protocol import prepare_call
+from temporal_lambda._request import prepare_call
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.property_workflows import BadCall, CatchValidationErrorWorkflow, Caught
 
@@ -1086,9 +1086,11 @@ async def test_workflow_catches_validation_errors_by_type(
 ) -> None:
     env = time_skipping_env
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=emulator.lam.endpoint_url,
-        credentials=Credentials("testing", "testing"),
+        client=LambdaClient(
+            region="us-east-1",
+            endpoint_url=emulator.lam.endpoint_url,
+            credentials=Credentials("testing", "testing"),
+        )
     )
 
     async def run_case(call: BadCall) -> tuple[Caught, list[Any]]:

@@ -7,21 +7,20 @@ from typing import Any
 import botocore.session
 import pytest
 
-from temporal_lambda._errors import LambdaFunctionError, LambdaServiceError, LambdaValidationError
-from temporal_lambda._protocol import (
-    MAX_CLIENT_CONTEXT,
-    MAX_EVENT_PAYLOAD,
-    MAX_INVOKE_ASYNC_PAYLOAD,
-    MAX_SYNC_PAYLOAD,
+from temporal_lambda._codes import (
     NON_RETRYABLE_ERROR_TYPES,
     RETRYABLE_CODES,
     SERVICE_ERROR_STATUS,
     UNMODELLED_ERROR_STATUS,
-    PreparedCall,
-    classify_service_error,
-    parse_response,
-    prepare_call,
-    validate_idempotency_key,
+)
+from temporal_lambda._errors import LambdaFunctionError, LambdaServiceError, LambdaValidationError
+from temporal_lambda._request import PreparedCall, prepare_call, validate_idempotency_key
+from temporal_lambda._response import classify_service_error, parse_response
+from temporal_lambda._spec import (
+    MAX_CLIENT_CONTEXT,
+    MAX_EVENT_PAYLOAD,
+    MAX_INVOKE_ASYNC_PAYLOAD,
+    MAX_SYNC_PAYLOAD,
 )
 from temporal_lambda._types import (
     InvocationType,

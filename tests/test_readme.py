@@ -4,7 +4,7 @@ The "Testing your own workflows" example (the python block right under that head
 pytest settings of the toml block after it) is run as written by pytest in a subprocess, in an
 empty directory, offline. The configuration tables' keyword columns are checked against
 ``LambdaPlugin.__init__``, ``LambdaClient.__init__`` and ``HttpSettings``'s fields, defaults
-included.
+included, and the plugin is checked not to repeat the client's settings.
 """
 
 from __future__ import annotations
@@ -60,10 +60,12 @@ def _table_after(text: str, intro: str) -> dict[str, str]:
 
 
 def _keywords(func: Any) -> dict[str, Any]:
+    """``{name: default}`` of every parameter that can be passed by keyword (``self`` aside)."""
     return {
         name: p.default
         for name, p in inspect.signature(func).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        if name != "self"
+        and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     }
 
 
@@ -79,10 +81,23 @@ def test_every_lambda_plugin_keyword_is_documented_with_its_default() -> None:
     _assert_documented(table, _keywords(LambdaPlugin.__init__))
 
 
-def test_lambda_client_takes_the_plugin_keywords_but_the_plugins_own() -> None:
-    plugin = _keywords(LambdaPlugin.__init__)
-    del plugin["idempotency_store"], plugin["payload_limit"], plugin["external_storage"]
-    assert _keywords(LambdaClient.__init__) == plugin
+def test_every_lambda_client_keyword_is_documented_with_its_default() -> None:
+    table = _table_after(_section("Configuration"), "`LambdaClient(...)` keywords")
+    _assert_documented(table, _keywords(LambdaClient.__init__))
+
+
+def test_the_plugin_says_no_client_setting_again() -> None:
+    # Configuration said once: the plugin takes a built client; only the region, as the short
+    # form for a default client, is a keyword of both.
+    plugin, client = _keywords(LambdaPlugin.__init__), _keywords(LambdaClient.__init__)
+    assert set(plugin) & set(client) == {"region"}
+    assert sorted(plugin) == [
+        "client",
+        "external_storage",
+        "idempotency_store",
+        "payload_limit",
+        "region",
+    ]
 
 
 def test_every_http_settings_field_is_documented_with_its_default() -> None:

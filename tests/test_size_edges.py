@@ -31,6 +31,7 @@ from temporal_lambda import (
     MAX_PAYLOAD_DEPTH,
     RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE,
     VALIDATION_ERROR_TYPE,
+    LambdaClient,
     LambdaPlugin,
 )
 from temporal_lambda._sizes import describe_refusal, json_bound
@@ -78,9 +79,11 @@ async def worker(
     store: IdempotencyStore | None,
 ) -> AsyncIterator[Worker]:
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=Credentials("testing", "testing"),
+        client=LambdaClient(
+            region="us-east-1",
+            endpoint_url=lam.endpoint_url,
+            credentials=Credentials("testing", "testing"),
+        ),
         idempotency_store=store,
     )
     async with Worker(

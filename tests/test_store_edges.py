@@ -31,7 +31,7 @@ from temporalio.worker import Worker
 from temporal_lambda import LambdaInvokeRequest, LambdaPlugin
 from temporal_lambda._activity import ENCODED_RESULT_MARKER, LambdaActivities
 from temporal_lambda._client import LambdaClient
-from temporal_lambda._errors import RECORD_UNREADABLE_ERROR_TYPE
+from temporal_lambda._codes import RECORD_UNREADABLE_ERROR_TYPE
 from temporal_lambda._keys import scoped_record_key
 from temporal_lambda.idempotency import (
     IdempotencyStore,
@@ -236,9 +236,11 @@ async def _second_namespace(env: WorkflowEnvironment) -> Client:
 
 def plugin_for(lam: LocalLambda, store: IdempotencyStore) -> LambdaPlugin:
     return LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=Credentials("testing", "testing"),
+        client=LambdaClient(
+            region="us-east-1",
+            endpoint_url=lam.endpoint_url,
+            credentials=Credentials("testing", "testing"),
+        ),
         idempotency_store=store,
     )
 

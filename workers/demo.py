@@ -38,7 +38,7 @@ from temporalio.worker import Worker
 
 import functions
 from functions import handlers as fn_state
-from temporal_lambda import LambdaPlugin
+from temporal_lambda import LambdaClient, LambdaPlugin
 from workers.scenarios import SCENARIOS, Target
 from workflows import ALL_WORKFLOWS
 
@@ -110,9 +110,11 @@ async def local_target() -> AsyncIterator[Target]:
             f"charge-card:live → version {version}"
         )
         plugin = LambdaPlugin(
-            region="us-east-1",
-            endpoint_url=lam.endpoint_url,
-            credentials=botocore.credentials.Credentials("testing", "testing"),
+            client=LambdaClient(
+                region="us-east-1",
+                endpoint_url=lam.endpoint_url,
+                credentials=botocore.credentials.Credentials("testing", "testing"),
+            )
         )
         yield Target(
             client=env.client,

@@ -35,7 +35,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
-from temporal_lambda import LambdaPlugin
+from temporal_lambda import LambdaClient, LambdaPlugin
 from workflows import ALL_WORKFLOWS
 
 DEFAULT_TASK_QUEUE = "lambda"
@@ -90,9 +90,9 @@ async def connect_temporal(profile: str | None = None) -> Client:
 
 def make_plugin(args: argparse.Namespace) -> LambdaPlugin:
     return LambdaPlugin(
-        region=args.region,
-        endpoint_url=args.endpoint_url,
-        profile=args.aws_profile,
+        client=LambdaClient(
+            region=args.region, endpoint_url=args.endpoint_url, profile=args.aws_profile
+        )
     )
 
 

@@ -14,27 +14,21 @@ from temporalio import activity
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from temporal_lambda._attempt import LambdaAttempt
 from temporal_lambda._client import LambdaClient
 from temporal_lambda._errors import (
-    IN_PROGRESS_ERROR_TYPE,
-    KEY_REUSED_ERROR_TYPE,
-    RECORD_UNREADABLE_ERROR_TYPE,
+    CallInProgress,
+    KeyReused,
     LambdaError,
     LambdaFunctionError,
     LambdaIdempotencyError,
     LambdaResultTooLargeError,
-    LambdaServiceError,
-    LambdaValidationError,
+    RecordUnreadable,
     to_application_error,
 )
 from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
-from temporal_lambda._protocol import (
-    _FUNCTION_NAME_RE,
-    PreparedCall,
-    parse_response,
-    prepare_call,
-)
 from temporal_lambda._redact import scrub_error
+from temporal_lambda._request import unqualified
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
@@ -61,7 +55,6 @@ MIN_READ_TIMEOUT = 1.0
 """Never use a read timeout shorter than this (seconds)."""
 DEFAULT_LEASE_SECONDS = 16 * 60.0
 """Lease of an attempt that has no timeout: Lambda's 15 minutes and a margin."""
-DURABLE_ALREADY_STARTED = "DurableExecutionAlreadyStartedException"
 ENCODED_RESULT_MARKER = b"\x00temporal-lambda/payload:"
 """Starts a stored result that went through a payload codec (a serialised ``Payload``
 follows); results stored without a codec are plain JSON, which never starts with NUL."""
@@ -157,6 +150,19 @@ class LambdaActivities:
         self._payload_codec = payload_codec
         self._payload_limit = payload_limit
 
+    @property
+    def store(self) -> IdempotencyStore | None:
+        """The idempotency store the next invocation uses (``None``: no store).
+
+        Replaceable between workers: the plugin puts a new default store here when a worker
+        starts after the last one closed the previous store.
+        """
+        return self._store
+
+    @store.setter
+    def store(self, store: IdempotencyStore | None) -> None:
+        self._store = store
+
     @activity.defn(name=INVOKE_ACTIVITY_NAME)
     async def invoke(self, request: LambdaInvokeRequest) -> LambdaInvokeResult:
         """Invoke a Lambda function once (one attempt of one logical call).
@@ -180,12 +186,8 @@ class LambdaActivities:
             info.activity_id,
         )
         try:
-            _check_function_error_attempts(request)
-            request = _with_durable_name(request, key)
-            call = prepare_call(
-                request, key, region=self._client.region, partition=self._client.partition
-            )
-            attempt = _Attempt(info, request, call, key, started)
+            attempt = _Attempt(info, LambdaAttempt(self._client, request, key), started)
+            request = attempt.request
             if self._store is None:
                 return await self._fits_temporal(await self._send(attempt), attempt)
             return await self._send_once(self._store, attempt)
@@ -224,20 +226,15 @@ class LambdaActivities:
                 await _decode_result(outcome.result, codec, attempt), attempt, stored=True
             )
         if outcome.kind == "in_progress":
-            wait = outcome.retry_after or MIN_READ_TIMEOUT
-            raise LambdaIdempotencyError(
-                f"an earlier attempt of this call (key {key}) may still be waiting for Lambda; "
-                f"not calling again until its lease ends in {wait:.1f} s",
-                error_type=IN_PROGRESS_ERROR_TYPE,
-                retryable=True,
-                retry_after=wait,
-            )
+            raise CallInProgress(key, outcome.retry_after or MIN_READ_TIMEOUT)
         if outcome.kind == "mismatch":
-            raise LambdaIdempotencyError(
-                f"idempotency key {key} was already used for a different request; "
-                "give each logical call its own key",
-                error_type=KEY_REUSED_ERROR_TYPE,
-                retryable=False,
+            raise KeyReused(key)
+        if outcome.taken_over:
+            activity.logger.warning(
+                "Lambda %s: taking over key %s from an earlier attempt whose lease ran out; "
+                "that attempt may have reached Lambda, so the function may run twice",
+                attempt.request.function_name,
+                key,
             )
         try:
             result = await self._fits_temporal(await self._send(attempt), attempt)
@@ -317,78 +314,33 @@ class LambdaActivities:
         if budget is not None:
             remaining = budget - (time.monotonic() - attempt.started) - DEADLINE_MARGIN
             read_timeout = max(MIN_READ_TIMEOUT, remaining)
-        with _Heartbeating(
-            attempt.info, attempt.request.function_name, attempt.key, attempt.started
-        ):
-            raw = await self._client.send(attempt.take_call(), read_timeout=read_timeout)
-        try:
-            return parse_response(
-                attempt.request,
-                attempt.key,
-                raw.status_code,
-                raw.headers,
-                raw.body,
-                max_retry_after=self._client.max_retry_after,
-            )
-        except LambdaServiceError as err:
-            if (
-                err.code == DURABLE_ALREADY_STARTED
-                and attempt.request.durable_execution_name_from_key
-                and raw.headers.get("x-amz-durable-execution-arn")
-            ):
-                # The execution this key names exists, for this payload (Lambda answers a
-                # same-payload start with the execution itself; a 409 naming it means the
-                # same). Without its ARN the 409 is a different payload: an error.
-                return LambdaInvokeResult(
-                    status_code=raw.status_code,
-                    idempotency_key=attempt.key,
-                    request_id=err.request_id,
-                    durable_execution_arn=raw.headers.get("x-amz-durable-execution-arn"),
-                    already_started=True,
-                )
-            raise
+        return await attempt.call.send(
+            read_timeout=read_timeout,
+            waiting=_Heartbeating(
+                attempt.info, attempt.request.function_name, attempt.key, attempt.started
+            ),
+        )
 
 
 class _Attempt:
-    """What one attempt works with."""
+    """What one attempt works with: its activity info, its call, when it started."""
 
-    __slots__ = ("_call", "info", "key", "request", "started")
+    __slots__ = ("call", "info", "started")
 
-    def __init__(
-        self,
-        info: activity.Info,
-        request: LambdaInvokeRequest,
-        call: PreparedCall,
-        key: str,
-        started: float,
-    ) -> None:
+    def __init__(self, info: activity.Info, call: LambdaAttempt, started: float) -> None:
         self.info = info
-        self.request = request
-        self._call: PreparedCall | None = call
-        self.key = key
+        self.call = call
         self.started = started
 
-    def take_call(self) -> PreparedCall:
-        """Hand over the prepared call, to be sent once.
+    @property
+    def request(self) -> LambdaInvokeRequest:
+        """The request as sent."""
+        return self.call.request
 
-        Nothing here keeps it afterwards, so the encoded body (up to 6 MB) is freed as soon
-        as it is sent, before the answer is parsed.
-        """
-        call, self._call = self._call, None
-        if call is None:
-            raise RuntimeError("the call of this attempt was already sent")
-        return call
-
-
-def _check_function_error_attempts(request: LambdaInvokeRequest) -> None:
-    """Refuse a bound on function-error attempts that is not a count (before sending)."""
-    allowed = request.function_error_attempts
-    if isinstance(allowed, bool) or not isinstance(allowed, int) or allowed < 0:
-        raise LambdaValidationError(
-            "function_error_attempts must be a whole number of attempts (0 for no bound), "
-            f"got {allowed!r}",
-            field="function_error_attempts",
-        )
+    @property
+    def key(self) -> str:
+        """The idempotency key."""
+        return self.call.key
 
 
 def _count_function_error(
@@ -427,18 +379,6 @@ def _progress(
         "idempotency_key": key,
         "function_errors": function_errors,
     }
-
-
-def _with_durable_name(request: LambdaInvokeRequest, key: str) -> LambdaInvokeRequest:
-    """Name the durable execution after the key, when the request asks for it."""
-    if not request.durable_execution_name_from_key:
-        return request
-    if request.durable_execution_name is not None:
-        raise LambdaValidationError(
-            "give durable_execution_name or durable_execution_name_from_key, not both",
-            field="durable_execution_name",
-        )
-    return dataclasses.replace(request, durable_execution_name=key)
 
 
 def _fingerprint_fields(request: LambdaInvokeRequest) -> dict[str, Any]:
@@ -501,7 +441,7 @@ async def _decode_result(
     """Read a stored result written by :func:`_encode_result` (or by an older version).
 
     Raises:
-        LambdaIdempotencyError: ``Lambda.IdempotencyRecordUnreadable``, not retryable (the
+        RecordUnreadable: ``Lambda.IdempotencyRecordUnreadable``, not retryable (the
             record stays the same however often it is read), logged at ERROR.
     """
     try:
@@ -520,23 +460,9 @@ async def _decode_result(
         reason = f"{type(exc).__name__}: {exc}"
         if len(reason) > 300:
             reason = reason[:300] + "..."
-        err = LambdaIdempotencyError(
-            f"{attempt.request.function_name} already ran for idempotency key {attempt.key}, "
-            f"and its stored result cannot be read ({reason}); not calling it again: "
-            "repair or delete the record to call it anew",
-            error_type=RECORD_UNREADABLE_ERROR_TYPE,
-            retryable=False,
-        )
+        err = RecordUnreadable(attempt.request.function_name, attempt.key, reason)
         activity.logger.error("idempotency record unreadable: %s", err)
         raise err from exc
-
-
-def _unqualified(function_name: str) -> str:
-    """Return the function name (or ARN) without its ``:qualifier``."""
-    match = _FUNCTION_NAME_RE.fullmatch(function_name)
-    if match is None or match.group("qualifier") is None:
-        return function_name
-    return function_name[: match.start("qualifier") - 1]
 
 
 def _record_key(attempt: _Attempt, client: LambdaClient) -> str:
@@ -552,7 +478,7 @@ def _record_key(attempt: _Attempt, client: LambdaClient) -> str:
         namespace=info.workflow_namespace or info.namespace,
         endpoint=client.endpoint,
         region=client.region,
-        function=_unqualified(attempt.request.function_name),
+        function=unqualified(attempt.request.function_name),
         tenant_id=attempt.request.tenant_id,
         key=attempt.key,
     )

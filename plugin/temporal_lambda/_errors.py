@@ -1,18 +1,36 @@
-"""Our exceptions, and the one place they become Temporal ``ApplicationError``.
+"""The whole exception tree of the package, and the one place an error becomes Temporal's.
 
 The tree::
 
-    LambdaError
-    ├── LambdaValidationError      bad input, found before anything was sent
-    ├── LambdaServiceError         the Invoke API answered with an error status
-    ├── LambdaFunctionError        the function ran and failed (X-Amz-Function-Error)
-    ├── LambdaTransportError       no complete HTTP answer (connect, read, reset, timeout)
+    LambdaError                          base of every error the package raises itself
+    ├── LambdaValidationError            bad input, found before anything was sent
+    ├── LambdaServiceError               the Invoke API answered with an error status
+    ├── LambdaFunctionError              the function ran and failed (X-Amz-Function-Error)
+    ├── LambdaTransportError             no complete HTTP answer (connect, read, reset, timeout)
     │   └── LambdaResponseTooLargeError  the answer's body is larger than the call can get
-    ├── LambdaResultTooLargeError  the function's result is over Temporal's payload limit
-    └── LambdaIdempotencyError     the idempotency store refused or could not answer
-        ├── ResultTooLarge         (temporal_lambda.idempotency) result over the store's limit
-        ├── StoreUnavailable       (temporal_lambda.idempotency) locked, full or unreachable
-        └── (RECORD_UNREADABLE)    a completed record whose result cannot be read
+    ├── LambdaResultTooLargeError        the function's result is over Temporal's payload limit
+    └── LambdaIdempotencyError           the idempotency store refused or could not answer
+        ├── CallInProgress               an earlier attempt holds a live lease on the key
+        ├── KeyReused                    the key was already used for a different request
+        ├── RecordUnreadable             the call ran, but its stored result cannot be read
+        ├── ResultTooLarge               the result is over the store's limit
+        └── StoreUnavailable             the store is locked, full or unreachable
+
+    temporalio.exceptions.ApplicationError
+    └── StorageError                     an externally stored payload could not be stored or read
+
+Their ``ApplicationError`` types, in the same order: ``Lambda.ValidationError``,
+``Lambda.<Code>``, the function's own ``errorType``, ``Lambda.SdkClientException`` (or
+``Lambda.ClientExecutionTimeoutException`` for a timeout), ``Lambda.ResponseTooLarge``,
+``Lambda.ResultTooLargeForTemporal``, ``Lambda.IdempotencyInProgress``,
+``Lambda.IdempotencyKeyReused``, ``Lambda.IdempotencyRecordUnreadable``,
+``Lambda.IdempotencyResultTooLarge``, ``Lambda.IdempotencyStoreUnavailable`` and
+``Lambda.ExternalStorage.*``: each is a constant of :mod:`temporal_lambda._codes`.
+
+The idempotency errors are also importable from :mod:`temporal_lambda.idempotency` (a store
+of your own raises ``StoreUnavailable`` and ``ResultTooLarge``). ``StorageError`` is raised by
+Temporal's payload machinery, outside any activity, so it is an ``ApplicationError`` already
+and is defined with the drivers, in ``temporal_lambda/storage/_errors.py``.
 
 Each carries what :func:`to_application_error` needs: the ``ApplicationError`` type, whether
 it is retryable, and the details a workflow may act on. Secrets (credentials, signatures,
@@ -34,29 +52,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NoReturn
 
-VALIDATION_ERROR_TYPE = "Lambda.ValidationError"
-"""``ApplicationError.type`` for bad input rejected before sending."""
-TRANSPORT_ERROR_TYPE = "Lambda.SdkClientException"
-"""``ApplicationError.type`` for connection failures (the name Step Functions uses)."""
-TIMEOUT_ERROR_TYPE = "Lambda.ClientExecutionTimeoutException"
-"""``ApplicationError.type`` for a read that outlived the attempt's deadline."""
-IN_PROGRESS_ERROR_TYPE = "Lambda.IdempotencyInProgress"
-"""An earlier attempt holds a live lease on the key: retried when the lease ends."""
-KEY_REUSED_ERROR_TYPE = "Lambda.IdempotencyKeyReused"
-"""The key was used for a different request: not retried."""
-RESULT_TOO_LARGE_ERROR_TYPE = "Lambda.IdempotencyResultTooLarge"
-"""The result is larger than the idempotency store holds: not retried."""
-STORE_UNAVAILABLE_ERROR_TYPE = "Lambda.IdempotencyStoreUnavailable"
-"""The idempotency store could not answer (locked, full, unreachable): retried."""
-RECORD_UNREADABLE_ERROR_TYPE = "Lambda.IdempotencyRecordUnreadable"
-"""The call already ran, but its stored result cannot be read (damaged, or encoded with a
-codec this worker lacks): not retried, since a retry would read the same record."""
-RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE = "Lambda.ResultTooLargeForTemporal"
-"""The function ran but its encoded result is over Temporal's payload limit: not retried,
-since a retry would run the function again."""
-RESPONSE_TOO_LARGE_ERROR_TYPE = "Lambda.ResponseTooLarge"
-"""A successful answer's body is larger than the call type allows: not retried (the function
-may have run)."""
+from temporal_lambda._codes import (
+    IN_PROGRESS_ERROR_TYPE,
+    KEY_REUSED_ERROR_TYPE,
+    RECORD_UNREADABLE_ERROR_TYPE,
+    RESPONSE_TOO_LARGE_ERROR_TYPE,
+    RESULT_TOO_LARGE_ERROR_TYPE,
+    RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE,
+    STORE_UNAVAILABLE_ERROR_TYPE,
+    TIMEOUT_ERROR_TYPE,
+    TRANSPORT_ERROR_TYPE,
+    UNKNOWN_ERROR_TYPE,
+    VALIDATION_ERROR_TYPE,
+    service_error_type,
+)
 
 MAX_ERROR_MESSAGE = 32_768
 """Most characters of an error message sent to Temporal, truncation marker included."""
@@ -129,7 +138,7 @@ def bound_lines(
 class LambdaError(Exception):
     """Base class of every error this package raises."""
 
-    error_type: str = "Lambda.Unknown"
+    error_type: str = UNKNOWN_ERROR_TYPE
     retryable: bool = True
     message_truncated_from: int | None = None
     """The message's original length when it was cut to :data:`MAX_ERROR_MESSAGE`."""
@@ -181,7 +190,7 @@ class LambdaServiceError(LambdaError):
         self.retry_after = retry_after
         self.reason = reason
         self.error_kind = error_kind
-        self.error_type = f"Lambda.{code}"
+        self.error_type = service_error_type(code)
 
     def details(self) -> dict[str, Any]:
         """Return code, status, request id, throttle reason and ``Retry-After``."""
@@ -353,6 +362,64 @@ class LambdaIdempotencyError(LambdaError):
         return {"retry_after": self.retry_after}
 
 
+class CallInProgress(LambdaIdempotencyError):
+    """An earlier attempt of the call holds a live lease on its key; retried when it ends."""
+
+    def __init__(self, key: str, wait: float) -> None:
+        super().__init__(
+            f"an earlier attempt of this call (key {key}) may still be waiting for Lambda; "
+            f"not calling again until its lease ends in {wait:.1f} s",
+            error_type=IN_PROGRESS_ERROR_TYPE,
+            retryable=True,
+            retry_after=wait,
+        )
+
+
+class KeyReused(LambdaIdempotencyError):
+    """The idempotency key was already used for a different request; not retried."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"idempotency key {key} was already used for a different request; "
+            "give each logical call its own key",
+            error_type=KEY_REUSED_ERROR_TYPE,
+            retryable=False,
+        )
+
+
+class RecordUnreadable(LambdaIdempotencyError):
+    """The call already ran, but its stored result cannot be read; not retried."""
+
+    def __init__(self, function_name: str, key: str, reason: str) -> None:
+        super().__init__(
+            f"{function_name} already ran for idempotency key {key}, and its stored result "
+            f"cannot be read ({reason}); not calling it again: repair or delete the record to "
+            "call it anew",
+            error_type=RECORD_UNREADABLE_ERROR_TYPE,
+            retryable=False,
+        )
+
+
+class ResultTooLarge(LambdaIdempotencyError):
+    """The result is larger than the store may hold; it was not stored (never truncated)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"result is {size} bytes; the idempotency store holds at most {limit}",
+            error_type=RESULT_TOO_LARGE_ERROR_TYPE,
+            retryable=False,
+        )
+        self.size = size
+        self.limit = limit
+
+
+class StoreUnavailable(LambdaIdempotencyError):
+    """The store could not answer (locked, full, unreachable); nothing was changed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_type=STORE_UNAVAILABLE_ERROR_TYPE, retryable=True)
+
+
 def _clip(text: str | None) -> str | None:
     """Bound a short string taken from a response (a code, a reason) to :data:`MAX_ERROR_TYPE`."""
     return None if text is None else bound_text(text, MAX_ERROR_TYPE)[0]
@@ -375,7 +442,9 @@ def to_application_error(error: LambdaError) -> NoReturn:
         ApplicationError: always, with ``type``, ``non_retryable``, ``next_retry_delay``
             and details taken from ``error``; ``error`` is its (suppressed) ``__context__``.
     """
-    from temporalio.exceptions import ApplicationError  # here, so _protocol stays Temporal-free
+    from temporalio.exceptions import (
+        ApplicationError,  # here, so _request/_response stay Temporal-free
+    )
 
     retry_after = getattr(error, "retry_after", None)
     next_delay = timedelta(seconds=retry_after) if retry_after and error.retryable else None

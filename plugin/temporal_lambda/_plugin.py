@@ -1,4 +1,4 @@
-"""``LambdaPlugin``: registers the invoke activity on a Temporal worker."""
+"""``LambdaPlugin``: builds the client, store and activity for workers, and owns their lifetime."""
 
 from __future__ import annotations
 
@@ -7,26 +7,30 @@ import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-import httpx
 from temporalio.converter import DataConverter, ExternalStorage
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import ReplayerConfig, Worker, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporal_lambda._activity import HEARTBEAT_THROTTLE_INTERVAL, LambdaActivities
-from temporal_lambda._client import HttpSettings, LambdaClient
+from temporal_lambda._client import LambdaClient
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, UNLIMITED_PAYLOAD, set_payload_limit
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
 from temporal_lambda.storage import close_drivers, install_external_storage, require_on_client
 
-if TYPE_CHECKING:
-    from botocore.credentials import Credentials
-
 PLUGIN_NAME = "temporal_lambda.LambdaPlugin"
 PASSTHROUGH_MODULES = ("temporal_lambda", "httpx", "botocore")
-"""Imported once, outside the workflow sandbox: deterministic at use, costly to re-import."""
+"""Imported once, outside the workflow sandbox, instead of once per workflow run.
+
+``temporal_lambda.workflow`` itself loads only pure modules (no httpx, botocore, aiohttp or
+SQLite; ``tests/test_import_weight.py``), so a worker without the plugin runs it sandboxed as
+is. The package is passed through because the payload limits the plugin sets per task queue
+(``_sizes``) are read by workflows, and a sandbox's re-imported copy would hold none. httpx and
+botocore are passed through for the user's own workflow modules, which often import them (the
+README's testing example imports ``botocore.credentials``): neither can be imported inside the
+sandbox, and passing a module through costs nothing for workflows that do not import it."""
 SDK_HEARTBEAT_THROTTLE: timedelta = (
     inspect.signature(Worker.__init__).parameters["max_heartbeat_throttle_interval"].default
 )
@@ -70,6 +74,10 @@ class LambdaPlugin(SimplePlugin):
         client = await Client.connect("localhost:7233", plugins=[LambdaPlugin(region="eu-west-1")])
         worker = Worker(client, task_queue="lambda", workflows=[OrderWorkflow])
 
+    Anything beyond the region is the client's to say (said once, there)::
+
+        LambdaPlugin(client=LambdaClient(region="eu-west-1", endpoint_url=..., http=...))
+
     One plugin may serve any number of workers (on ``Client.connect`` it reaches every
     worker of that client): its HTTP pool and the store it made stay open while any of them
     runs, close when the last one stops, and open again for the next worker.
@@ -77,30 +85,25 @@ class LambdaPlugin(SimplePlugin):
 
     def __init__(
         self,
-        *,
         region: str | None = None,
-        endpoint_url: str | None = None,
-        profile: str | None = None,
-        credentials: Credentials | None = None,
-        use_fips: bool = False,
-        use_dualstack: bool = False,
-        http: HttpSettings | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        client: LambdaClient | None = None,
         idempotency_store: IdempotencyStore | Literal["default"] | None = "default",
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
         external_storage: ExternalStorage | None = None,
     ) -> None:
-        """Create the plugin and its Lambda client.
+        """Create the plugin.
 
         Args:
-            region: AWS region; default from the profile or ``AWS_REGION``.
-            endpoint_url: A custom endpoint, e.g. a local emulator.
-            profile: Shared-config profile for credentials and region.
-            credentials: botocore credentials; default the standard AWS chain.
-            use_fips: Use the FIPS endpoint.
-            use_dualstack: Use the dual-stack (IPv6) endpoint.
-            http: Timeouts, pool and TCP keepalive settings.
-            transport: Replace the HTTP transport (tests).
+            region: The short form for ``client=LambdaClient(region=region)``: a client with
+                every other setting at its default (credentials from the standard chain, the
+                region's endpoint). ``None`` (and no ``client``): the region of the profile or
+                ``AWS_REGION``.
+            client: The Lambda client every invocation goes through, configured once
+                (endpoint, profile, credentials, FIPS, dual-stack, HTTP settings, transport:
+                see :class:`~temporal_lambda.LambdaClient`). The plugin owns its lifetime: it
+                closes the client's connections when its last worker stops (a later call
+                opens new ones).
             idempotency_store: Where each call's result is kept by idempotency key, so an
                 attempt after a worker crash returns it instead of calling Lambda again:
                 ``"default"`` is an SQLite file in the user's state directory (one host;
@@ -121,8 +124,14 @@ class LambdaPlugin(SimplePlugin):
                 it only through ``Worker(plugins=...)`` is refused with ``ValueError``.
 
         Raises:
-            ValueError: ``payload_limit`` is not a positive number of bytes.
+            ValueError: both ``region`` and ``client`` given; ``payload_limit`` is not a
+                positive number of bytes; or (no ``client``) no region given or configured.
         """
+        if client is not None and region is not None:
+            raise ValueError(
+                "give LambdaPlugin a region or a client, not both: the client's region is "
+                "LambdaClient(region=...)"
+            )
         if (
             isinstance(payload_limit, bool)
             or not isinstance(payload_limit, int)
@@ -132,16 +141,7 @@ class LambdaPlugin(SimplePlugin):
                 f"payload_limit must be a positive number of bytes, got {payload_limit!r}"
             )
         self.payload_limit = payload_limit
-        self.client = LambdaClient(
-            region=region,
-            endpoint_url=endpoint_url,
-            profile=profile,
-            credentials=credentials,
-            use_fips=use_fips,
-            use_dualstack=use_dualstack,
-            http=http,
-            transport=transport,
-        )
+        self.client = client if client is not None else LambdaClient(region=region)
         self._default_store_path = default_store_path() if idempotency_store == "default" else None
         self.store = (
             SQLiteIdempotencyStore(self._default_store_path)
@@ -209,7 +209,7 @@ class LambdaPlugin(SimplePlugin):
         """
         if self._workers == 0 and self._store_closed and self._default_store_path is not None:
             self.store = SQLiteIdempotencyStore(self._default_store_path)
-            self.lambda_activities._store = self.store
+            self.lambda_activities.store = self.store
             self._store_closed = False
         self._workers += 1
         try:

@@ -99,9 +99,9 @@ def _field(length: int) -> int:
 def payload_size(payload: Any) -> int:
     """Return ``payload.ByteSize()`` of a ``temporalio.api.common.v1.Payload``, without its cost.
 
-    protobuf's ``ByteSize()`` takes about 1 ms per MB of data; the size of a payload of
-    metadata and data is a sum of field lengths. A payload with external references (not
-    made by this package) is measured by ``ByteSize()``.
+    protobuf's ``ByteSize()`` walks the data, so its cost grows with the payload; the size of
+    a payload of metadata and data is a sum of field lengths. A payload with external
+    references (not made by this package) is measured by ``ByteSize()``.
     """
     if len(payload.external_payloads):
         return int(payload.ByteSize())

@@ -1,7 +1,7 @@
 """The data that crosses the workflow/activity boundary.
 
 Everything here is a plain dataclass or a string enum so that any JSON payload converter can
-carry it (as the dict of its fields, see :mod:`temporal_lambda._wire`), and so that the
+carry it (as the dict of its fields, see :mod:`temporal_lambda._converter`), and so that the
 workflow sandbox can import it (no I/O).
 """
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from temporal_lambda._wire import carried_as_fields
+from temporal_lambda._converter import carried_as_fields
 
 INVOKE_ACTIVITY_NAME = "temporal_lambda.invoke"
 """The name the invoke activity is registered under on the worker."""

@@ -2,14 +2,15 @@
 
 This is the only module of :mod:`temporal_lambda.cli` that imports the package's internals
 (validation, the signed client, classification, the error catalogue), so that a later
-re-cut of those modules changes one import block. A try goes down the activity's own path:
+re-cut of those modules changes one import block. A try goes down the activity's own path,
+:class:`~temporal_lambda._attempt.LambdaAttempt`, the one request path of the package:
 
-1. :func:`~temporal_lambda._protocol.prepare_call` validates the request and builds the call
-   (a refusal is a ``Lambda.ValidationError`` and nothing is sent);
+1. the request is validated for the client's region and partition and its call built (a
+   refusal is a ``Lambda.ValidationError`` and nothing is sent);
 2. :class:`~temporal_lambda._client.LambdaClient` signs and sends it, once, over the
    activity's own transport (wrapped only to record what went on the wire, secrets redacted);
-3. :func:`~temporal_lambda._protocol.parse_response` reads the answer, and every failure is
-   turned into the ``ApplicationError`` a workflow would get by
+3. the answer is read as the activity reads it, and every failure is turned into the
+   ``ApplicationError`` a workflow would get by
    :func:`~temporal_lambda._errors.to_application_error`, whose type, retryability, retry
    delay and details are reported as they are.
 
@@ -29,15 +30,21 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from temporal_lambda._client import HttpSettings, LambdaClient, _make_transport
-from temporal_lambda._errors import (
+from temporal_lambda._attempt import LambdaAttempt
+from temporal_lambda._client import LambdaClient
+from temporal_lambda._codes import (
     IN_PROGRESS_ERROR_TYPE,
     KEY_REUSED_ERROR_TYPE,
+    NON_RETRYABLE_ERROR_TYPES,
     RESULT_TOO_LARGE_ERROR_TYPE,
+    SERVICE_ERROR_STATUS,
     STORE_UNAVAILABLE_ERROR_TYPE,
     TIMEOUT_ERROR_TYPE,
     TRANSPORT_ERROR_TYPE,
+    UNMODELLED_ERROR_STATUS,
     VALIDATION_ERROR_TYPE,
+)
+from temporal_lambda._errors import (
     LambdaError,
     LambdaFunctionError,
     LambdaServiceError,
@@ -46,18 +53,14 @@ from temporal_lambda._errors import (
     to_application_error,
 )
 from temporal_lambda._keys import derive_idempotency_key
-from temporal_lambda._protocol import (
+from temporal_lambda._response import classify_service_error
+from temporal_lambda._spec import (
     MAX_CLIENT_CONTEXT,
     MAX_EVENT_PAYLOAD,
     MAX_INVOKE_ASYNC_PAYLOAD,
     MAX_SYNC_PAYLOAD,
-    NON_RETRYABLE_ERROR_TYPES,
-    SERVICE_ERROR_STATUS,
-    UNMODELLED_ERROR_STATUS,
-    classify_service_error,
-    parse_response,
-    prepare_call,
 )
+from temporal_lambda._transport import AiohttpTransport, HttpSettings
 from temporal_lambda._types import (
     DEFAULT_IDEMPOTENCY_FIELD,
     InvocationType,
@@ -167,7 +170,7 @@ def classify(code: str, status: int) -> tuple[str, bool]:
         status: The HTTP status it arrives with.
 
     Returns:
-        What :func:`~temporal_lambda._protocol.classify_service_error` (the activity's
+        What :func:`~temporal_lambda._response.classify_service_error` (the activity's
         classifier) makes of it.
     """
     err = classify_service_error(status, {"x-amzn-errortype": code}, b"")
@@ -177,7 +180,7 @@ def classify(code: str, status: int) -> tuple[str, bool]:
 def error_catalogue() -> list[CatalogueEntry]:
     """Return every service error the package knows, classified by the package itself.
 
-    Each entry is run through :func:`~temporal_lambda._protocol.classify_service_error`
+    Each entry is run through :func:`~temporal_lambda._response.classify_service_error`
     (the function the activity uses), so the type and retryability shown are the ones a
     workflow gets, never a second copy of the rule.
 
@@ -383,53 +386,51 @@ async def try_request(
         failure are outcomes too, never exceptions.
 
     Raises:
-        ValueError: no region given and none configured.
+        ValueError: no region given and none configured (the request is validated for the
+            client's region, as the activity validates it).
     """
     key, source = _key_for(settings)
     request = build_request(settings)
-    api = "InvokeAsync" if settings.invoke_async else "Invoke"
-    try:
-        call = prepare_call(request, key)
-    except LambdaValidationError as err:
-        outcome = refusal(settings, err)
-        outcome.idempotency_key, outcome.idempotency_key_source = key, source
-        return outcome
-    recording = _Recording(_make_transport(HttpSettings()))
+    recording = _Recording(AiohttpTransport(HttpSettings()))
     client = LambdaClient(
         region=region, profile=profile, endpoint_url=endpoint_url, transport=recording
     )
     outcome = Outcome(
         kind="success",
-        api=api,
+        api="InvokeAsync" if settings.invoke_async else "Invoke",
         function_name=settings.function_name,
         idempotency_key=key,
         idempotency_key_source=source,
     )
     try:
         try:
-            raw = await client.send(call, read_timeout=read_timeout)
+            attempt = LambdaAttempt(client, request, key)
+        except LambdaValidationError as err:
+            refused = refusal(settings, err)
+            refused.idempotency_key, refused.idempotency_key_source = key, source
+            return refused
+        try:
+            result = await attempt.send(read_timeout=read_timeout)
         except LambdaTransportError as err:
             outcome.kind = "transport_error"
-            outcome.request = recording.sent
             outcome.error = _application_error(err)
-            return outcome
+        except LambdaFunctionError as err:
+            outcome.kind = "function_error"
+            outcome.error = _application_error(err)
+        except LambdaServiceError as err:
+            outcome.kind = "service_error"
+            outcome.error = _application_error(err)
+        else:
+            outcome.result = dict(vars(result))
         finished = time.perf_counter()
     finally:
         await client.aclose()
     outcome.request = recording.sent
-    if recording.started is not None:
-        outcome.elapsed_ms = round((finished - recording.started) * 1000, 1)
-    outcome.status_code = raw.status_code
-    outcome.headers = {name: raw.headers[name] for name in _SHOWN_HEADERS if name in raw.headers}
-    try:
-        result = parse_response(request, key, raw.status_code, raw.headers, raw.body)
-    except LambdaFunctionError as err:
-        outcome.kind = "function_error"
-        outcome.error = _application_error(err)
-        return outcome
-    except LambdaServiceError as err:
-        outcome.kind = "service_error"
-        outcome.error = _application_error(err)
-        return outcome
-    outcome.result = dict(vars(result))
+    if attempt.status_code is not None:
+        if recording.started is not None:
+            outcome.elapsed_ms = round((finished - recording.started) * 1000, 1)
+        outcome.status_code = attempt.status_code
+        outcome.headers = {
+            name: attempt.headers[name] for name in _SHOWN_HEADERS if name in attempt.headers
+        }
     return outcome

@@ -188,21 +188,25 @@ def snippet(
     if len(call) > 96:
         body = ",\n".join(textwrap.indent(a, "    ") for a in args)
         call = f"result = await invoke_lambda(\n{body},\n)"
-    plugin_args = []
+    client_args = []
     if region is not None:
-        plugin_args.append(_kw("region", region))
+        client_args.append(_kw("region", region))
     if profile is not None:
-        plugin_args.append(_kw("profile", profile))
+        client_args.append(_kw("profile", profile))
     if endpoint_url is not None:
-        plugin_args.append(_kw("endpoint_url", endpoint_url))
+        client_args.append(_kw("endpoint_url", endpoint_url))
+    if profile is None and endpoint_url is None:
+        names, plugin = "LambdaPlugin", f"LambdaPlugin({', '.join(client_args)})"
+    else:
+        names = "LambdaClient, LambdaPlugin"
+        plugin = f"LambdaPlugin(client=LambdaClient({', '.join(client_args)}))"
     return "\n".join(
         [
             "# worker / client: register the plugin once",
             "from temporalio.client import Client",
-            "from temporal_lambda import LambdaPlugin",
+            f"from temporal_lambda import {names}",
             "",
-            'client = await Client.connect("localhost:7233", '
-            f"plugins=[LambdaPlugin({', '.join(plugin_args)})])",
+            f'client = await Client.connect("localhost:7233", plugins=[{plugin}])',
             "",
             "# workflow definition",
             "from temporal_lambda.workflow import invoke_lambda",

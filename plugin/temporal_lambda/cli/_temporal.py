@@ -148,7 +148,7 @@ def _kind_of(error_type: str | None) -> str:
 
 
 async def _run(args: argparse.Namespace, settings: _core.TrySettings) -> dict[str, Any]:
-    from temporal_lambda import LambdaPlugin
+    from temporal_lambda import LambdaClient, LambdaPlugin
 
     connect = ClientConfig.load_client_connect_config()
     env: WorkflowEnvironment | None = None
@@ -167,9 +167,9 @@ async def _run(args: argparse.Namespace, settings: _core.TrySettings) -> dict[st
         server = f"{client.service_client.config.target_host} (embedded dev server, stopped after)"
     try:
         plugin = LambdaPlugin(
-            region=args.region,
-            profile=args.profile,
-            endpoint_url=args.endpoint_url,
+            client=LambdaClient(
+                region=args.region, profile=args.profile, endpoint_url=args.endpoint_url
+            ),
             idempotency_store=None,
         )
         task_queue = f"temporal-lambda-try-{uuid.uuid4().hex[:12]}"

@@ -1,4 +1,4 @@
-"""What every idempotency store shares: the protocol, the outcome of ``begin``, the errors.
+"""What every idempotency store shares: the protocol, the outcome of ``begin``, the checks.
 
 A store keeps one record per idempotency key::
 
@@ -22,11 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from temporal_lambda._errors import (
-    RESULT_TOO_LARGE_ERROR_TYPE,
-    STORE_UNAVAILABLE_ERROR_TYPE,
-    LambdaIdempotencyError,
-)
+from temporal_lambda._errors import ResultTooLarge, StoreUnavailable
 
 DEFAULT_TTL_SECONDS = 86_400.0
 """How long a record is kept (seconds) unless a store is told otherwise: 24 hours."""
@@ -119,26 +115,6 @@ class IdempotencyStore(Protocol):
     async def aclose(self) -> None:
         """Release connections and threads; the store cannot be used afterwards."""
         ...
-
-
-class ResultTooLarge(LambdaIdempotencyError):
-    """The result is larger than the store may hold; it was not stored (never truncated)."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(
-            f"result is {size} bytes; the idempotency store holds at most {limit}",
-            error_type=RESULT_TOO_LARGE_ERROR_TYPE,
-            retryable=False,
-        )
-        self.size = size
-        self.limit = limit
-
-
-class StoreUnavailable(LambdaIdempotencyError):
-    """The store could not answer (locked, full, unreachable); nothing was changed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, error_type=STORE_UNAVAILABLE_ERROR_TYPE, retryable=True)
 
 
 def request_fingerprint(obj: Any) -> str:

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from temporal_lambda._closing import AsyncClosing
+from temporal_lambda._errors import StoreUnavailable
 from temporal_lambda.idempotency._base import (
     COMPLETED,
     DEFAULT_MAX_RESULT_BYTES,
@@ -28,7 +29,6 @@ from temporal_lambda.idempotency._base import (
     DEFAULT_TTL_SECONDS,
     IN_PROGRESS,
     BeginOutcome,
-    StoreUnavailable,
     refuse_oversized,
     validate_lease,
     validate_settings,

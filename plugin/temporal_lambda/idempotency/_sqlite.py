@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from temporal_lambda._closing import AsyncClosing
+from temporal_lambda._errors import StoreUnavailable
 from temporal_lambda.idempotency._base import (
     COMPLETED,
     DEFAULT_MAX_RESULT_BYTES,
@@ -45,7 +46,6 @@ from temporal_lambda.idempotency._base import (
     DEFAULT_TTL_SECONDS,
     IN_PROGRESS,
     BeginOutcome,
-    StoreUnavailable,
     refuse_oversized,
     validate_lease,
     validate_settings,
@@ -275,7 +275,7 @@ class SQLiteIdempotencyStore(AsyncClosing):
                 # The checkpoint holds the write lock. Wait for it here, then go on inline:
                 # sent to the thread instead, transactions queue behind it there, and then
                 # hold the lock while the loop's next ones arrive, which find it busy and
-                # follow them (at 64 concurrent calls, 45% of transactions did).
+                # follow them (most of them, under load: see benchmarks/README.md).
                 await asyncio.wait((self._checkpoint_done,))
                 self._refuse_if_closed()  # closed meanwhile: never reopen the connection
             try:

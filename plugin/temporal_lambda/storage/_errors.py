@@ -9,7 +9,7 @@ the failure, so it keeps its type wherever Temporal's SDK reports it::
     workflow task payload           the workflow task fails, its message ends with
                                     "<type>: <message>", and Temporal retries the task
 
-Types (``STORAGE_*`` below)::
+Types (``STORAGE_*``, defined in :mod:`temporal_lambda._codes`)::
 
     Lambda.ExternalStorage.NotFound       no object/file under the reference    not retryable
     Lambda.ExternalStorage.NoSuchBucket   no such bucket, or it is in another region   not retryable
@@ -25,16 +25,22 @@ from __future__ import annotations
 
 from temporalio.exceptions import ApplicationError
 
-STORAGE_NOT_FOUND = "Lambda.ExternalStorage.NotFound"
-"""The reference names an object (or file) that is not there (expired, deleted, other store)."""
-STORAGE_NO_SUCH_BUCKET = "Lambda.ExternalStorage.NoSuchBucket"
-"""The bucket does not exist, or lives in another region than the client signs for."""
-STORAGE_ACCESS_DENIED = "Lambda.ExternalStorage.AccessDenied"
-"""The service refused the credentials or the bucket policy refused the operation."""
-STORAGE_UNAVAILABLE = "Lambda.ExternalStorage.Unavailable"
-"""The service failed (5xx, SlowDown) or could not be reached: worth retrying."""
-STORAGE_ERROR = "Lambda.ExternalStorage.Error"
-"""Any other refusal of the storage service."""
+from temporal_lambda._codes import (
+    STORAGE_ACCESS_DENIED,
+    STORAGE_ERROR,
+    STORAGE_NO_SUCH_BUCKET,
+    STORAGE_NOT_FOUND,
+    STORAGE_UNAVAILABLE,
+)
+
+__all__ = [
+    "STORAGE_ACCESS_DENIED",
+    "STORAGE_ERROR",
+    "STORAGE_NOT_FOUND",
+    "STORAGE_NO_SUCH_BUCKET",
+    "STORAGE_UNAVAILABLE",
+    "StorageError",
+]
 
 
 class StorageError(ApplicationError):

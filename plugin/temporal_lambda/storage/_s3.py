@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.auth
-import botocore.awsrequest
 import botocore.credentials
 import botocore.endpoint_provider
 import botocore.session
@@ -50,14 +49,9 @@ from temporalio.converter import (
     StorageDriverStoreContext,
 )
 
-from temporal_lambda._client import (
-    _SIGNATURE_HEADERS,
-    _UNSIGNED_HEADERS,
-    HttpSettings,
-    _AiohttpTransport,
-    _may_refresh,
-)
 from temporal_lambda._closing import AsyncClosing
+from temporal_lambda._sigv4 import add_signature, may_refresh
+from temporal_lambda._transport import AiohttpTransport, HttpSettings
 from temporal_lambda.storage._errors import (
     STORAGE_ACCESS_DENIED,
     STORAGE_ERROR,
@@ -223,7 +217,7 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         self._credentials: Any = credentials
         self._credentials_lock = asyncio.Lock()
         self._transport: httpx.AsyncBaseTransport = (
-            transport if transport is not None else _AiohttpTransport(self._settings.http)
+            transport if transport is not None else AiohttpTransport(self._settings.http)
         )
 
     @property
@@ -283,27 +277,14 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
                         )
                     self._credentials = found
         credentials = self._credentials
-        if _may_refresh(credentials):
+        if may_refresh(credentials):
             return await asyncio.to_thread(credentials.get_frozen_credentials)
         return credentials.get_frozen_credentials()
 
     def _sign(self, request: httpx.Request, target: _Target, frozen: Any) -> None:
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name.lower() not in _UNSIGNED_HEADERS
-        }
-        aws_request = botocore.awsrequest.AWSRequest(
-            method=request.method, url=str(request.url), headers=headers, data=request.content
+        add_signature(
+            request, botocore.auth.S3SigV4Auth(frozen, target.signing_name, target.signing_region)
         )
-        auth = botocore.auth.S3SigV4Auth(frozen, target.signing_name, target.signing_region)
-        auth.add_auth(aws_request)
-        for name in _SIGNATURE_HEADERS:
-            value = aws_request.headers.get(name)
-            if value is None:
-                request.headers.pop(name, None)
-            else:
-                request.headers[name] = value
 
     async def _request(
         self, operation: str, method: str, bucket: str, key: str, body: bytes = b""
@@ -316,7 +297,6 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         timeout = {
             "connect": http.connect_timeout,
             "read": http.default_read_timeout,
-            "write": http.write_timeout,
             "pool": http.pool_timeout,
         }
         headers = [("User-Agent", http.user_agent), ("Accept-Encoding", "identity")]

@@ -1,4 +1,4 @@
-"""The request and result cross Temporal as the dict of their fields (``_wire``)."""
+"""The request and result cross Temporal as the dict of their fields (``_converter``)."""
 
 import dataclasses
 import json
@@ -9,7 +9,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter
 
 from temporal_lambda import LambdaInvokeRequest, LambdaInvokeResult
-from temporal_lambda._wire import _check_for, _FieldsConverter
+from temporal_lambda._converter import _check_for, _FieldsConverter
 
 CONVERTER = DataConverter.default.payload_converter
 

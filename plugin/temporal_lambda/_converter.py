@@ -2,10 +2,9 @@
 
 Temporal's JSON converter already writes a dataclass as the dict of its fields, but it gets
 there through ``dataclasses.asdict`` (a deep copy of the payload, up to 6 MB) and reads it
-back through ``value_to_type``, which re-evaluates the class's type hints on every call.
-The activity worker's two conversions (the request in, the result out) cost about 0.24 ms of
-CPU per call on a warm interpreter, and 0.6 ms on a worker whose caches other processes had
-just flushed; the workflow worker does the other two.
+back through ``value_to_type``, which re-evaluates the class's type hints on every call;
+each call is converted four times (the request and the result, in both workers), so that
+work is paid on every call (figures in ``benchmarks/README.md``).
 
 :func:`carried_as_fields` registers a transfer type converter
 (``temporalio.converter.transfer_type_convertible``) that hands the converter the fields as
