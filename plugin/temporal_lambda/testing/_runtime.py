@@ -1,0 +1,299 @@
+"""Running one handler as Lambda's Python runtime does: context, timeout, logs, error document."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import inspect
+import json
+import math
+import os
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import _logs
+from ._context import ClientContext, LambdaContext
+from ._registry import FunctionConfig
+from ._spec import LOG_TAIL_BYTES, MAX_SYNC_RESPONSE
+
+__all__ = ["Outcome", "Runtime", "dumps", "error_document"]
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__))
+_SKIPPED_DIRS = (
+    _OWN_DIR,
+    os.path.dirname(os.path.abspath(asyncio.__file__)),
+    os.path.dirname(os.path.abspath(contextlib.__file__)) + os.sep + "concurrent",
+)
+
+
+@dataclass
+class Outcome:
+    """How one execution of a handler ended."""
+
+    payload: bytes
+    """The result, or the error document when ``error_type`` is set."""
+    error_type: str | None
+    """The function's ``errorType`` (or a platform one such as ``Sandbox.Timedout``)."""
+    log: str
+    """The whole log: START, the handler's output, END and REPORT lines."""
+    disconnected: bool = False
+    """The caller went away before the handler finished (it was abandoned)."""
+
+    def tail(self) -> str:
+        """The last 4 KB of the log, as ``X-Amz-Log-Result`` and ``LogResult`` carry it."""
+        return base64.b64encode(self.log.encode("utf-8")[-LOG_TAIL_BYTES:]).decode("ascii")
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON, as Lambda writes its own documents."""
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def error_document(error_type: str, message: str, request_id: str | None = None) -> bytes:
+    """A platform error document (no stack trace), e.g. ``Sandbox.Timedout``."""
+    document: dict[str, Any] = {"errorMessage": message, "errorType": error_type}
+    if request_id is not None:
+        document["requestId"] = request_id
+        document["stackTrace"] = []
+    return dumps(document)
+
+
+class Runtime:
+    """Runs handlers with a Lambda context, a timeout and captured logs; counts executions.
+
+    Args:
+        region: The region in ``invoked_function_arn``.
+        account_id: The account in ``invoked_function_arn``.
+    """
+
+    def __init__(self, *, region: str, account_id: str) -> None:
+        self.region = region
+        self.account_id = account_id
+        self._in_flight: dict[str, int] = {}
+
+    def function_arn(self, name: str, qualifier: str | None = None) -> str:
+        """The ARN of a function in this emulator's region and account."""
+        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        return arn if qualifier is None else f"{arn}:{qualifier}"
+
+    # -- concurrency ---------------------------------------------------------------------------
+
+    def throttled(self, config: FunctionConfig) -> bool:
+        """Whether one more execution of the function would exceed its reserved concurrency."""
+        limit = config.reserved_concurrency
+        return limit is not None and self._in_flight.get(config.name, 0) >= limit
+
+    @contextlib.contextmanager
+    def slot(self, config: FunctionConfig) -> Any:
+        """Count one execution of the function while the block runs."""
+        self._in_flight[config.name] = self._in_flight.get(config.name, 0) + 1
+        try:
+            yield
+        finally:
+            self._in_flight[config.name] -= 1
+
+    # -- one execution -------------------------------------------------------------------------
+
+    def context(
+        self,
+        config: FunctionConfig,
+        *,
+        request_id: str,
+        qualifier: str | None,
+        client_context: ClientContext | None,
+        tenant_id: str | None,
+        started: float,
+    ) -> LambdaContext:
+        """The handler's second argument for one execution."""
+        return LambdaContext(
+            function_name=config.name,
+            function_version=config.version,
+            invoked_function_arn=self.function_arn(config.name, qualifier),
+            memory_limit_in_mb=config.memory_mb,
+            aws_request_id=request_id,
+            log_group_name=f"/aws/lambda/{config.name}",
+            log_stream_name=time.strftime("%Y/%m/%d/") + f"[{config.version}]{uuid.uuid4().hex}",
+            client_context=client_context,
+            tenant_id=tenant_id,
+            deadline=started + config.timeout,
+        )
+
+    async def execute(
+        self,
+        config: FunctionConfig,
+        event: Any,
+        *,
+        request_id: str,
+        qualifier: str | None,
+        client_context: ClientContext | None,
+        tenant_id: str | None,
+        receive: Receive | None = None,
+    ) -> Outcome:
+        """Run the handler once to its result, its error, its timeout or the caller's leaving.
+
+        Args:
+            config: The function (version) that runs.
+            event: The decoded payload.
+            request_id: The invocation's request id.
+            qualifier: The qualifier asked for (in ``invoked_function_arn``).
+            client_context: The decoded client context (synchronous calls only).
+            tenant_id: The ``X-Amz-Tenant-Id`` header.
+            receive: The ASGI receive channel; when given, a disconnect abandons the handler.
+        """
+        started = time.monotonic()
+        context = self.context(
+            config,
+            request_id=request_id,
+            qualifier=qualifier,
+            client_context=client_context,
+            tenant_id=tenant_id,
+            started=started,
+        )
+        buffer = _logs.LogBuffer(request_id)
+        handler_task = asyncio.ensure_future(_run_handler(config.handler, event, context, buffer))
+        waiters: set[asyncio.Future[Any]] = {handler_task}
+        disconnect_task: asyncio.Future[None] | None = None
+        if receive is not None:
+            disconnect_task = asyncio.ensure_future(wait_for_disconnect(receive))
+            waiters.add(disconnect_task)
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=config.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if disconnect_task is not None:
+                disconnect_task.cancel()
+        error_type: str | None = None
+        disconnected = False
+        if handler_task in done:
+            payload, error_type = _result_payload(handler_task, request_id, buffer)
+        else:
+            handler_task.cancel()
+            handler_task.add_done_callback(retrieve)
+            if disconnect_task is not None and disconnect_task in done:
+                disconnected = True
+                payload, error_type = b"", None
+            else:
+                error_type = "Sandbox.Timedout"
+                message = timed_out(config, request_id, buffer)
+                payload = error_document(error_type, f"RequestId: {request_id} Error: {message}")
+        log = full_log(config, request_id, buffer, started)
+        return Outcome(payload, error_type, log, disconnected)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def retrieve(task: asyncio.Future[Any]) -> None:
+    """Fetch an abandoned task's exception so that asyncio does not log it."""
+    if not task.cancelled():
+        task.exception()
+
+
+def timed_out(config: FunctionConfig, request_id: str, buffer: _logs.LogBuffer) -> str:
+    """Log the runtime's timeout line and return its message."""
+    message = f"Task timed out after {config.timeout:.2f} seconds"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    buffer.write(f"{stamp}Z {request_id} {message}\n\n")
+    return message
+
+
+def full_log(
+    config: FunctionConfig, request_id: str, buffer: _logs.LogBuffer, started: float
+) -> str:
+    """The invocation's log framed by the START, END and REPORT lines Lambda writes."""
+    duration = (time.monotonic() - started) * 1000
+    return (
+        f"START RequestId: {request_id} Version: {config.version}\n"
+        + buffer.text()
+        + f"END RequestId: {request_id}\n"
+        + f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+        + f"Billed Duration: {max(1, math.ceil(duration))} ms\t"
+        + f"Memory Size: {config.memory_mb} MB\tMax Memory Used: "
+        + f"{min(config.memory_mb, 40)} MB\t\n"
+    )
+
+
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Return when the ASGI server reports that the client went away."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _run_handler(
+    handler: Callable[[Any, LambdaContext], Any],
+    event: Any,
+    context: LambdaContext,
+    buffer: _logs.LogBuffer,
+) -> Any:
+    token = _logs.capture(buffer)
+    try:
+        if inspect.iscoroutinefunction(handler):
+            result = await handler(event, context)
+        else:
+            result = await asyncio.to_thread(handler, event, context)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    finally:
+        _logs.release(token)
+
+
+def stack_trace(exc: BaseException) -> list[str]:
+    """The exception's traceback without the emulator's and asyncio's own frames."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not os.path.abspath(frame.filename).startswith(_SKIPPED_DIRS)
+    ]
+    return traceback.format_list(frames)
+
+
+def log_exception(exc: BaseException, buffer: _logs.LogBuffer) -> list[str]:
+    """Write the runtime's ``[ERROR]`` lines for an exception; return its stack trace."""
+    trace = stack_trace(exc)
+    buffer.write(
+        f"[ERROR] {type(exc).__name__}: {exc}\nTraceback (most recent call last):\n{''.join(trace)}"
+    )
+    return trace
+
+
+def _result_payload(
+    task: asyncio.Future[Any], request_id: str, buffer: _logs.LogBuffer
+) -> tuple[bytes, str | None]:
+    exc = task.exception()
+    if exc is not None:
+        error_type = type(exc).__name__
+        trace = log_exception(exc, buffer)
+        document = {
+            "errorMessage": str(exc),
+            "errorType": error_type,
+            "requestId": request_id,
+            "stackTrace": trace,
+        }
+        return dumps(document), error_type
+    result = task.result()
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        payload = bytes(result)
+    else:
+        try:
+            payload = json.dumps(result).encode("utf-8")
+        except (TypeError, ValueError) as marshal:
+            error_type = "Runtime.MarshalError"
+            message = f"Unable to marshal response: {marshal}"
+            return error_document(error_type, message, request_id), error_type
+    if len(payload) > MAX_SYNC_RESPONSE:
+        error_type = "Function.ResponseSizeTooLarge"
+        message = (
+            f"Response payload size ({len(payload)} bytes) exceeded maximum allowed payload "
+            f"size ({MAX_SYNC_RESPONSE} bytes)."
+        )
+        return error_document(error_type, message), error_type
+    return payload, None
