@@ -28,16 +28,34 @@ from ._registry import (
 from ._runtime import Outcome, Runtime, dumps
 from ._sigv4 import SignatureError, verify
 from ._spec import (
+    CLIENT_CONTEXT,
+    DRY_RUN_STATUS,
+    DURABLE_EXECUTION_ARN,
+    DURABLE_EXECUTION_NAME,
     ERROR_STATUS,
+    ERROR_TYPE,
+    EVENT_STATUS,
+    EXECUTED_VERSION,
     FRONT_DOOR_ERRORS,
+    FUNCTION_ERROR,
+    INVOCATION_TYPE,
     INVOCATION_TYPES,
     INVOKE_ASYNC_PATH,
+    INVOKE_ASYNC_STATUS,
     INVOKE_PATH,
+    LOG_RESULT,
+    LOG_TYPE,
     MAX_ASYNC_REQUEST,
     MAX_CLIENT_CONTEXT,
     MAX_INVOKE_ASYNC_REQUEST,
     MAX_SYNC_REQUEST,
     MAX_SYNC_RESPONSE,
+    QUALIFIER,
+    REQUEST_ID,
+    RETRY_AFTER,
+    SYNC_STATUS,
+    TENANT_ID,
+    THROTTLE_REASON,
 )
 
 __all__ = [
@@ -181,11 +199,9 @@ class EmulatorApp:
             return
         api = "Invoke" if match_invoke else "InvokeAsync"
         raw_name = urllib.parse.unquote(match["name"])
-        query_qualifier = urllib.parse.parse_qs(query).get("Qualifier", [None])[0]
+        query_qualifier = urllib.parse.parse_qs(query).get(QUALIFIER, [None])[0]
         invocation_type = (
-            "Event"
-            if api == "InvokeAsync"
-            else hmap.get("x-amz-invocation-type", "RequestResponse")
+            "Event" if api == "InvokeAsync" else hmap.get(INVOCATION_TYPE, "RequestResponse")
         )
         name_error: InvalidFunctionName | None = None
         name, qualifier, ours = raw_name, query_qualifier, True
@@ -207,8 +223,8 @@ class EmulatorApp:
             idempotency_key=_peek_idempotency_key(invocation_type, hmap, bytes(body)),
             request_id=request_id,
             received_at=time.monotonic(),
-            tenant_id=hmap.get("x-amz-tenant-id"),
-            durable_execution_name=hmap.get("x-amz-durable-execution-name"),
+            tenant_id=hmap.get(TENANT_ID),
+            durable_execution_name=hmap.get(DURABLE_EXECUTION_NAME),
         )
         self.invocations.append(record)
         try:
@@ -270,9 +286,7 @@ class EmulatorApp:
         fail = self.faults.take_fail(record.function)
         if fail is not None:
             extra = {"Reason": fail.reason} if fail.reason is not None else {}
-            retry = (
-                [] if fail.retry_after is None else [("Retry-After", _seconds(fail.retry_after))]
-            )
+            retry = [] if fail.retry_after is None else [(RETRY_AFTER, _seconds(fail.retry_after))]
             raise _Reply(fail.code, fail.message, status=fail.status, extra=extra, headers=retry)
 
         if record.invocation_type not in INVOCATION_TYPES:
@@ -298,14 +312,16 @@ class EmulatorApp:
         config = resolved.config
         sync = record.invocation_type == "RequestResponse"
 
-        client_context = _client_context(hmap.get("x-amz-client-context")) if sync else None
+        client_context = _client_context(hmap.get(CLIENT_CONTEXT)) if sync else None
         if record.invocation_type == "DryRun":
-            await self._send(send, record, 204, b"", [("X-Amz-Executed-Version", config.version)])
+            await self._send(
+                send, record, DRY_RUN_STATUS, b"", [(EXECUTED_VERSION, config.version)]
+            )
             return
         event = _parse_payload(body)
         started = self._start_durable(record, config.version, body)
         durable, reattached = started if started is not None else (None, False)
-        durable_headers = [] if durable is None else [("X-Amz-Durable-Execution-Arn", durable.arn)]
+        durable_headers = [] if durable is None else [(DURABLE_EXECUTION_ARN, durable.arn)]
         if sync:
             custom = client_context.custom if client_context is not None else None
             key = custom.get("idempotency_key") if isinstance(custom, dict) else None
@@ -315,9 +331,9 @@ class EmulatorApp:
 
         if not sync:
             if record.api == "InvokeAsync":
-                await self._send(send, record, 202, b'{"Status":202}', [])
+                await self._send(send, record, INVOKE_ASYNC_STATUS, b'{"Status":202}', [])
             else:
-                await self._send(send, record, 202, b"", durable_headers)
+                await self._send(send, record, EVENT_STATUS, b"", durable_headers)
             if reattached:
                 return
             self.events.enqueue(config, event, record, self._settle(record, durable))
@@ -337,8 +353,8 @@ class EmulatorApp:
                 raise _Reply(
                     "TooManyRequestsException",
                     "Rate Exceeded.",
-                    extra={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"},
-                    headers=[("Retry-After", str(config.throttle_retry_after))],
+                    extra={"Reason": THROTTLE_REASON},
+                    headers=[(RETRY_AFTER, str(config.throttle_retry_after))],
                 )
             try:
                 with self.runtime.slot(config):
@@ -365,13 +381,13 @@ class EmulatorApp:
             record.error_code = outcome.error_type
             return
         record.error_code = outcome.error_type
-        response_headers = [("X-Amz-Executed-Version", config.version), *durable_headers]
+        response_headers = [(EXECUTED_VERSION, config.version), *durable_headers]
         if outcome.error_type is not None:
-            response_headers.append(("X-Amz-Function-Error", "Unhandled"))
-        if hmap.get("x-amz-log-type") == "Tail":
-            response_headers.append(("X-Amz-Log-Result", outcome.tail()))
+            response_headers.append((FUNCTION_ERROR, "Unhandled"))
+        if hmap.get(LOG_TYPE) == "Tail":
+            response_headers.append((LOG_RESULT, outcome.tail()))
         drop = self.faults.take_drop(record.function) is not None
-        await self._send(send, record, 200, outcome.payload, response_headers, drop=drop)
+        await self._send(send, record, SYNC_STATUS, outcome.payload, response_headers, drop=drop)
 
     def _start_durable(
         self, record: InvocationRecord, version: str, body: bytes
@@ -448,7 +464,7 @@ class EmulatorApp:
         raw_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(length).encode()),
-            (b"x-amzn-requestid", record.request_id.encode()),
+            (REQUEST_ID.lower().encode(), record.request_id.encode()),
         ] + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         if drop:
@@ -468,8 +484,8 @@ class EmulatorApp:
         raw_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
-            (b"x-amzn-requestid", request_id.encode()),
-            (b"x-amzn-errortype", reply.code.encode("latin-1")),
+            (REQUEST_ID.lower().encode(), request_id.encode()),
+            (ERROR_TYPE.lower().encode(), reply.code.encode("latin-1")),
         ] + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
@@ -510,7 +526,7 @@ def _peek_idempotency_key(invocation_type: str, hmap: dict[str, str], body: byte
     """
     try:
         if invocation_type == "RequestResponse":
-            context = _client_context(hmap.get("x-amz-client-context"))
+            context = _client_context(hmap.get(CLIENT_CONTEXT))
             source = context.custom if context is not None else None
         else:
             source = json.loads(body) if body.strip() else None
