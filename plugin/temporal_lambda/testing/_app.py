@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import json
 import re
@@ -15,7 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._context import ClientContext
+from ._context import ClientContext, decode_client_context
 from ._events import EventQueue
 from ._faults import Faults
 from ._records import InvocationRecord
@@ -220,11 +218,12 @@ class EmulatorApp:
             function=name,
             qualifier=qualifier,
             invocation_type=invocation_type,
-            idempotency_key=_peek_idempotency_key(invocation_type, hmap, bytes(body)),
             request_id=request_id,
             received_at=time.monotonic(),
             tenant_id=hmap.get(TENANT_ID),
             durable_execution_name=hmap.get(DURABLE_EXECUTION_NAME),
+            client_context=hmap.get(CLIENT_CONTEXT),
+            payload=bytes(body),
         )
         self.invocations.append(record)
         try:
@@ -322,13 +321,6 @@ class EmulatorApp:
         started = self._start_durable(record, config.version, body)
         durable, reattached = started if started is not None else (None, False)
         durable_headers = [] if durable is None else [(DURABLE_EXECUTION_ARN, durable.arn)]
-        if sync:
-            custom = client_context.custom if client_context is not None else None
-            key = custom.get("idempotency_key") if isinstance(custom, dict) else None
-        else:
-            key = event.get("idempotency_key") if isinstance(event, dict) else None
-        record.idempotency_key = key if isinstance(key, str) else None
-
         if not sync:
             if record.api == "InvokeAsync":
                 await self._send(send, record, INVOKE_ASYNC_STATUS, b'{"Status":202}', [])
@@ -506,34 +498,13 @@ def _client_context(header: str | None) -> ClientContext | None:
             "InvalidParameterValueException",
             f"Client context must be smaller than {MAX_CLIENT_CONTEXT + 1} bytes.",
         )
-    try:
-        data = json.loads(base64.b64decode(header, validate=True))
-    except (binascii.Error, ValueError):
-        data = None
-    if not isinstance(data, dict):
+    data = decode_client_context(header)
+    if data is None:
         raise _Reply(
             "InvalidRequestContentException",
             "Client context must be a valid Base64-encoded JSON object.",
         )
     return ClientContext(data)
-
-
-def _peek_idempotency_key(invocation_type: str, hmap: dict[str, str], body: bytes) -> str | None:
-    """Find the caller's idempotency key, if any, so that every record carries it.
-
-    It is read before signature checks and faults, so a request answered with an error is
-    still attributed to its logical call; malformed input simply yields no key.
-    """
-    try:
-        if invocation_type == "RequestResponse":
-            context = _client_context(hmap.get(CLIENT_CONTEXT))
-            source = context.custom if context is not None else None
-        else:
-            source = json.loads(body) if body.strip() else None
-    except (_Reply, ValueError):
-        return None
-    key = source.get("idempotency_key") if isinstance(source, dict) else None
-    return key if isinstance(key, str) else None
 
 
 def _parse_payload(body: bytes) -> Any:

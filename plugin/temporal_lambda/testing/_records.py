@@ -1,8 +1,12 @@
-"""What the emulator remembers about each request."""
+"""What the emulator remembers about each invocation, raw as it was received."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._context import decode_client_context
 
 __all__ = ["InvocationRecord"]
 
@@ -19,8 +23,6 @@ class InvocationRecord:
     """The qualifier, from ``?Qualifier=`` or the name's suffix."""
     invocation_type: str
     """``RequestResponse``, ``Event`` or ``DryRun``."""
-    idempotency_key: str | None
-    """Client context ``custom["idempotency_key"]`` (sync) or ``payload["idempotency_key"]``."""
     request_id: str
     """The ``x-amzn-RequestId`` answered (kept across async retries, as Lambda does)."""
     received_at: float
@@ -37,3 +39,25 @@ class InvocationRecord:
     """The ``X-Amz-Tenant-Id`` header."""
     durable_execution_name: str | None = None
     """The ``X-Amz-Durable-Execution-Name`` header."""
+    client_context: str | None = None
+    """The ``X-Amz-Client-Context`` header as received (base64 of a JSON object), even for an
+    ``Event`` (whose handler never sees it) or a request refused before it ran."""
+    payload: bytes = field(default=b"", repr=False)
+    """The request body as received."""
+
+    def client_context_json(self) -> dict[str, Any] | None:
+        """The client context decoded (``custom``, ``env``, ``client``).
+
+        Returns:
+            ``None`` when there was none, or it was not base64 of a JSON object.
+        """
+        return None if self.client_context is None else decode_client_context(self.client_context)
+
+    def payload_json(self) -> Any:
+        """The payload decoded from JSON, or ``None`` when it was empty or not JSON."""
+        if not self.payload.strip():
+            return None
+        try:
+            return json.loads(self.payload)
+        except ValueError:
+            return None
