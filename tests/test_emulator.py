@@ -119,6 +119,10 @@ async def test_client_context_reaches_handler(lam: LocalLambda) -> None:
     assert json.loads(response["Payload"].read()) is True
     assert seen == [({"idempotency_key": "k-1"}, {"e": 1}, "t")]
     assert record_key(lam.records("ctx")[0]) == "k-1"
+    [record] = lam.records("ctx")
+    assert (record.client_context, record.payload) == (encoded, b"{}")
+    assert record.client_context_json() == custom
+    assert record.payload_json() == {}
 
 
 async def test_invalid_client_context(lam: LocalLambda) -> None:
@@ -418,6 +422,70 @@ async def test_client_disconnect_recorded(lam: LocalLambda) -> None:
         assert time.monotonic() < deadline, "disconnect not seen"
         await asyncio.sleep(0.02)
     assert lam.records("long")[0].status_code == 499
+    [request] = lam.requests()
+    assert (request.path, request.status, request.answered_at) == (
+        "/2015-03-31/functions/long/invocations",
+        None,
+        None,
+    )
+    assert request.client_disconnected is True
+
+
+async def test_request_log_shows_every_request_with_secrets_redacted(lam: LocalLambda) -> None:
+    lam.publish_version("echo")
+    lam.create_alias("echo", "live", "1")
+    with_token = boto3.client(
+        "lambda",
+        endpoint_url=lam.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_session_token="session-secret",
+        config=NO_RETRIES,
+    )
+    started = time.monotonic()
+    answer = await asyncio.to_thread(
+        lambda: with_token.invoke(FunctionName="echo:live", Payload=b'{"n": 1}', LogType="Tail")
+    )
+    assert answer["StatusCode"] == 200
+    async with httpx.AsyncClient(base_url=lam.endpoint_url, timeout=10) as http:
+        unknown = await http.get("/2015-03-31/functions/echo/configuration?x=1")
+        unsigned = await http.post(
+            "/2015-03-31/functions/echo/invocations?Qualifier=1", content=b"abc"
+        )
+    assert (unknown.status_code, unsigned.status_code) == (404, 403)
+    first, second, third = lam.requests()
+    assert (first.method, first.path, first.query, first.body_size, first.status) == (
+        "POST",
+        "/2015-03-31/functions/echo%3Alive/invocations",
+        "",
+        8,
+        200,
+    )
+    assert first.header("Authorization") == "[REDACTED]"
+    assert first.header("x-amz-security-token") == "[REDACTED]"
+    assert first.header("x-amz-log-type") == "Tail"
+    assert "session-secret" not in repr(first)
+    assert first.request_id == answer["ResponseMetadata"]["RequestId"]
+    assert started <= first.received_at <= (first.answered_at or 0) <= time.monotonic()
+    assert first.client_disconnected is False
+    assert (second.method, second.path, second.query, second.body_size, second.status) == (
+        "GET",
+        "/2015-03-31/functions/echo/configuration",
+        "x=1",
+        0,
+        404,
+    )
+    assert (third.query, third.body_size, third.status, third.header("authorization")) == (
+        "Qualifier=1",
+        3,
+        403,
+        None,
+    )
+    # Only the invoke routes make invocation records; the request log has them all.
+    assert [r.request_id for r in lam.records()] == [first.request_id, third.request_id]
+    lam.clear_records()
+    assert (lam.requests(), lam.records()) == ([], [])
 
 
 async def test_asgi_transport_without_server() -> None:

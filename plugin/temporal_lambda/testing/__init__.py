@@ -9,7 +9,7 @@ without AWS. It imports neither temporalio nor the package's activity. The HTTP 
 
 from ._context import Client, ClientContext, LambdaContext
 from ._faults import Faults
-from ._records import InvocationRecord
+from ._records import InvocationRecord, RequestRecord
 from ._server import LocalLambda
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "InvocationRecord",
     "LambdaContext",
     "LocalLambda",
+    "RequestRecord",
 ]

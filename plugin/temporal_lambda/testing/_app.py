@@ -16,7 +16,7 @@ from typing import Any
 from ._context import ClientContext, decode_client_context
 from ._events import EventQueue
 from ._faults import Faults
-from ._records import InvocationRecord
+from ._records import InvocationRecord, RequestRecord, redacted
 from ._registry import (
     InvalidFunctionName,
     Registry,
@@ -129,6 +129,7 @@ class EmulatorApp:
         self.registry = Registry()
         self.faults = Faults()
         self.invocations: list[InvocationRecord] = []
+        self.requests: list[RequestRecord] = []
         self.runtime = Runtime(region=region, account_id=account_id)
         self.events = EventQueue(
             self.runtime,
@@ -173,20 +174,51 @@ class EmulatorApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        hmap = dict(headers)
+        entry = RequestRecord(
+            method=scope["method"],
+            path=path,
+            query=query,
+            headers=redacted(headers),
+            body_size=0,
+            received_at=time.monotonic(),
+            request_id=request_id,
+        )
+        self.requests.append(entry)
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                entry.client_disconnected = True
+                return
+            body += message.get("body", b"")
+            entry.body_size = len(body)
+            if not message.get("more_body", False):
+                break
 
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry.status = int(message["status"])
+                entry.answered_at = time.monotonic()
+            await send(message)
+
+        await self._route(scope, receive, send_logged, entry, headers=headers, body=bytes(body))
+
+    async def _route(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        entry: RequestRecord,
+        *,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> None:
+        request_id, path, query = entry.request_id, entry.path, entry.query
+        hmap = dict(headers)
         match_invoke = _INVOKE_RE.match(path)
         match_async = _INVOKE_ASYNC_RE.match(path)
         match = match_invoke or match_async
@@ -223,7 +255,7 @@ class EmulatorApp:
             tenant_id=hmap.get(TENANT_ID),
             durable_execution_name=hmap.get(DURABLE_EXECUTION_NAME),
             client_context=hmap.get(CLIENT_CONTEXT),
-            payload=bytes(body),
+            payload=body,
         )
         self.invocations.append(record)
         try:
@@ -232,13 +264,14 @@ class EmulatorApp:
                 receive,
                 send,
                 record,
-                body=bytes(body),
+                body=body,
                 path=path,
                 query=query,
                 headers=headers,
                 name_error=name_error,
                 ours=ours,
                 asked_arn=asked_arn,
+                entry=entry,
             )
         except _Reply as reply:
             record.status_code = reply.status
@@ -259,6 +292,7 @@ class EmulatorApp:
         name_error: InvalidFunctionName | None,
         ours: bool,
         asked_arn: str,
+        entry: RequestRecord,
     ) -> None:
         hmap = dict(headers)
         if self.credentials is not None:
@@ -368,7 +402,7 @@ class EmulatorApp:
             if durable is not None:
                 durable.outcome.set_result(outcome)
         if outcome.disconnected:
-            record.client_disconnected = True
+            record.client_disconnected = entry.client_disconnected = True
             record.status_code = 499
             record.error_code = outcome.error_type
             return

@@ -8,7 +8,11 @@ from typing import Any
 
 from ._context import decode_client_context
 
-__all__ = ["InvocationRecord"]
+__all__ = ["REDACTED", "InvocationRecord", "RequestRecord", "redacted"]
+
+REDACTED = "[REDACTED]"
+"""What stands in the request log for a secret header's value."""
+_SECRET_HEADERS = frozenset({"authorization", "x-amz-security-token"})
 
 
 @dataclass
@@ -61,3 +65,40 @@ class InvocationRecord:
             return json.loads(self.payload)
         except ValueError:
             return None
+
+
+@dataclass
+class RequestRecord:
+    """One HTTP request the emulator received, whatever its path or method, and its answer."""
+
+    method: str
+    """The HTTP method."""
+    path: str
+    """The path as sent, still percent-encoded (``/2015-03-31/functions/fn%3Alive/...``)."""
+    query: str
+    """The raw query string, without ``?``."""
+    headers: list[tuple[str, str]]
+    """Every header in the order received, names lower-cased; the values of ``authorization``
+    and ``x-amz-security-token`` are replaced by ``"[REDACTED]"``."""
+    body_size: int
+    """Bytes of body received."""
+    received_at: float
+    """``time.monotonic()`` when the request arrived."""
+    request_id: str
+    """The ``x-amzn-RequestId`` answered (also the :class:`InvocationRecord`'s, if any)."""
+    status: int | None = None
+    """The HTTP status answered, or ``None`` while (or if) nothing was answered."""
+    answered_at: float | None = None
+    """``time.monotonic()`` when the status line was sent."""
+    client_disconnected: bool = False
+    """The client went away before the answer was complete."""
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header (any case), or ``None``."""
+        name = name.lower()
+        return next((value for key, value in self.headers if key == name), None)
+
+
+def redacted(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers with the values of secret ones (credentials, session tokens) replaced."""
+    return [(k, REDACTED if k in _SECRET_HEADERS else v) for k, v in headers]

@@ -13,7 +13,7 @@ from . import _logs
 from ._app import EmulatorApp
 from ._context import LambdaContext
 from ._faults import Faults
-from ._records import InvocationRecord
+from ._records import InvocationRecord, RequestRecord
 from ._registry import FunctionConfig
 
 __all__ = ["LocalLambda"]
@@ -140,6 +140,20 @@ class LocalLambda:
     def records(self, function: str | None = None) -> list[InvocationRecord]:
         """The invocation records, optionally only those of one bare function name."""
         return [r for r in self.app.invocations if function is None or r.function == function]
+
+    def requests(self) -> list[RequestRecord]:
+        """Every HTTP request received, in arrival order, whatever its path or method.
+
+        Unlike :meth:`records` (invocations only), this shows what reached the socket: wrong
+        paths, refused signatures, requests whose client went away while sending. Secret
+        header values (``Authorization``, ``X-Amz-Security-Token``) are redacted.
+        """
+        return list(self.app.requests)
+
+    def clear_records(self) -> None:
+        """Forget every invocation record and logged request (long-running servers)."""
+        self.app.invocations.clear()
+        self.app.requests.clear()
 
     async def wait_for_events(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until all background event work (retries and duplicates too) is finished.
