@@ -272,10 +272,9 @@ def test_modelled_error_codes_and_statuses() -> None:
         assert SHAPES[code]["error"]["httpStatusCode"] == status
     stream_errors = {e["shape"] for e in operation("InvokeWithResponseStream")["errors"]}
     assert set(_spec.ERROR_STATUS) - {"DurableExecutionAlreadyStartedException"} <= stream_errors
-    assert (
-        _spec.THROTTLE_REASON
-        in SHAPES[members("TooManyRequestsException")["Reason"]["shape"]]["enum"]
-    )
+    reasons = SHAPES[members("TooManyRequestsException")["Reason"]["shape"]]["enum"]
+    assert _spec.THROTTLE_REASON in reasons
+    assert _spec.ACCOUNT_THROTTLE_REASON in reasons
 
 
 def test_front_door_errors_are_not_in_any_model() -> None:

@@ -9,6 +9,7 @@ cannot drift apart silently.
 from __future__ import annotations
 
 __all__ = [
+    "ACCOUNT_THROTTLE_REASON",
     "BARE_NAME_MAX",
     "CLIENT_CONTEXT",
     "DRY_RUN_STATUS",
@@ -162,3 +163,5 @@ size, SigV4), with their HTTP status."""
 
 THROTTLE_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 """The ``Reason`` of a throttle by reserved concurrency."""
+ACCOUNT_THROTTLE_REASON = "ConcurrentInvocationLimitExceeded"
+"""The ``Reason`` of a throttle by the account's concurrency."""
