@@ -166,6 +166,13 @@ def test_one_handler_and_a_dict_of_handlers_are_served_over_http(
         200,
         {"shouted": "OK", "function": "charge-card"},
     )
+    streamed = _client(endpoint).invoke_with_response_stream(
+        FunctionName="echo", Payload=b'{"s": 1}'
+    )
+    assert list(streamed["EventStream"]) == [
+        {"PayloadChunk": {"Payload": b'{"s": 1}'}},
+        {"InvokeComplete": {}},
+    ]
     # Signatures are checked by default: an unsigned request is refused.
     request = urllib.request.Request(
         f"{endpoint}/2015-03-31/functions/echo/invocations", data=b"{}", method="POST"
@@ -223,6 +230,7 @@ def test_help_shows_every_default(handlers_dir: Path) -> None:
         assert default in flat
     assert "[NAME=]MODULE[:ATTR]" in flat
     assert "--publish NAME" in flat
+    assert "--no-stream-throttle stream InvokeWithResponseStream answers at full speed" in flat
     assert "--alias NAME:ALIAS=VERSION" in flat
     assert "--fault NAME:KIND[:COUNT]" in flat
     assert "the next COUNT (default 1) requests for NAME (* for every function)" in flat

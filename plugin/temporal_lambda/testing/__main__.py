@@ -111,6 +111,7 @@ async def _serve(args: argparse.Namespace) -> None:
         region=args.region,
         credentials=credentials,
         async_retry_delays=(args.retry_delay, args.retry_delay * 2),
+        stream_throttle=not args.no_stream_throttle,
     )
     lines = _configure(lam, args)
     stop = asyncio.Event()
@@ -134,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m temporal_lambda.testing",
         description=(
-            "Local AWS Lambda emulator: serves your handlers behind the Lambda Invoke API "
+            "Local AWS Lambda emulator: serves your handlers behind the Lambda Invoke, "
+            "InvokeWithResponseStream and InvokeAsync APIs "
             "(SigV4-checked unless --no-auth) until SIGINT or SIGTERM. Point a client at the "
             "printed endpoint, e.g. LambdaPlugin(endpoint_url=...)."
         ),
@@ -168,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=60.0,
         help="first retry delay of a failed Event, seconds (the second is twice as long)",
+    )
+    parser.add_argument(
+        "--no-stream-throttle",
+        action="store_true",
+        help="stream InvokeWithResponseStream answers at full speed (Lambda sends the first "
+        "6 MB at once, then at most 2 MB/s)",
     )
     parser.add_argument(
         "--publish",

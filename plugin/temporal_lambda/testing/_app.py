@@ -18,6 +18,7 @@ from ._events import EventQueue
 from ._faults import Faults
 from ._records import InvocationRecord, RequestRecord, redacted
 from ._registry import (
+    FunctionConfig,
     InvalidFunctionName,
     Registry,
     asked_function_arn,
@@ -41,6 +42,7 @@ from ._spec import (
     INVOKE_ASYNC_PATH,
     INVOKE_ASYNC_STATUS,
     INVOKE_PATH,
+    INVOKE_STREAM_PATH,
     LOG_RESULT,
     LOG_TYPE,
     MAX_ASYNC_REQUEST,
@@ -51,10 +53,12 @@ from ._spec import (
     QUALIFIER,
     REQUEST_ID,
     RETRY_AFTER,
+    STREAM_INVOCATION_TYPES,
     SYNC_STATUS,
     TENANT_ID,
     THROTTLE_REASON,
 )
+from ._streaming import serve_stream
 
 __all__ = [
     "MAX_ASYNC_REQUEST",
@@ -79,6 +83,7 @@ def _route(template: str) -> re.Pattern[str]:
 
 _INVOKE_RE = _route(INVOKE_PATH)
 _INVOKE_ASYNC_RE = _route(INVOKE_ASYNC_PATH)
+_INVOKE_STREAM_RE = _route(INVOKE_STREAM_PATH)
 _STATUS = {**ERROR_STATUS, **FRONT_DOOR_ERRORS}
 
 
@@ -122,10 +127,12 @@ class EmulatorApp:
         credentials: tuple[str, str] | None,
         async_retry_delays: tuple[float, float],
         duplicate_event_deliveries: int,
+        stream_throttle: bool = True,
     ) -> None:
         self.region = region
         self.account_id = account_id
         self.credentials = credentials
+        self.stream_throttle = stream_throttle
         self.registry = Registry()
         self.faults = Faults()
         self.invocations: list[InvocationRecord] = []
@@ -219,15 +226,19 @@ class EmulatorApp:
     ) -> None:
         request_id, path, query = entry.request_id, entry.path, entry.query
         hmap = dict(headers)
-        match_invoke = _INVOKE_RE.match(path)
-        match_async = _INVOKE_ASYNC_RE.match(path)
-        match = match_invoke or match_async
+        apis = (
+            ("Invoke", _INVOKE_RE),
+            ("InvokeAsync", _INVOKE_ASYNC_RE),
+            ("InvokeWithResponseStream", _INVOKE_STREAM_RE),
+        )
+        api, match = next(
+            ((api, m) for api, pattern in apis if (m := pattern.match(path))), ("", None)
+        )
         if match is None or scope["method"] != "POST":
             await self._send_error(
                 send, request_id, _Reply("UnknownOperationException", "Unknown operation")
             )
             return
-        api = "Invoke" if match_invoke else "InvokeAsync"
         raw_name = urllib.parse.unquote(match["name"])
         query_qualifier = urllib.parse.parse_qs(query).get(QUALIFIER, [None])[0]
         invocation_type = (
@@ -322,7 +333,15 @@ class EmulatorApp:
             retry = [] if fail.retry_after is None else [(RETRY_AFTER, _seconds(fail.retry_after))]
             raise _Reply(fail.code, fail.message, status=fail.status, extra=extra, headers=retry)
 
-        if record.invocation_type not in INVOCATION_TYPES:
+        if record.api == "InvokeWithResponseStream":
+            if record.invocation_type not in STREAM_INVOCATION_TYPES:
+                raise _Reply(
+                    "ValidationException",
+                    f"1 validation error detected: Value '{record.invocation_type}' at "
+                    "'invocationType' failed to satisfy constraint: Member must satisfy enum "
+                    f"value set: [{', '.join(STREAM_INVOCATION_TYPES)}]",
+                )
+        elif record.invocation_type not in INVOCATION_TYPES:
             raise _Reply(
                 "InvalidParameterValueException",
                 f"Unsupported invocation type: {record.invocation_type}",
@@ -352,6 +371,22 @@ class EmulatorApp:
             )
             return
         event = _parse_payload(body)
+        if record.api == "InvokeWithResponseStream":
+            self._refuse_if_throttled(config)
+            await serve_stream(
+                self.runtime,
+                config,
+                event,
+                record,
+                client_context=client_context,
+                send=send,
+                receive=receive,
+                throttle=self.stream_throttle,
+                tail=hmap.get(LOG_TYPE) == "Tail",
+                drop=self.faults.take_drop(record.function) is not None,
+            )
+            entry.client_disconnected = record.client_disconnected
+            return
         started = self._start_durable(record, config.version, body)
         durable, reattached = started if started is not None else (None, False)
         durable_headers = [] if durable is None else [(DURABLE_EXECUTION_ARN, durable.arn)]
@@ -373,15 +408,12 @@ class EmulatorApp:
                 raise _Reply("ServiceException", "The durable execution was abandoned.")
             outcome = durable.outcome.result()
         else:
-            if self.runtime.throttled(config):
+            try:
+                self._refuse_if_throttled(config)
+            except _Reply:
                 if durable is not None:
                     self._forget_durable(record, durable)
-                raise _Reply(
-                    "TooManyRequestsException",
-                    "Rate Exceeded.",
-                    extra={"Reason": THROTTLE_REASON},
-                    headers=[(RETRY_AFTER, str(config.throttle_retry_after))],
-                )
+                raise
             try:
                 with self.runtime.slot(config):
                     outcome = await self.runtime.execute(
@@ -414,6 +446,16 @@ class EmulatorApp:
             response_headers.append((LOG_RESULT, outcome.tail()))
         drop = self.faults.take_drop(record.function) is not None
         await self._send(send, record, SYNC_STATUS, outcome.payload, response_headers, drop=drop)
+
+    def _refuse_if_throttled(self, config: FunctionConfig) -> None:
+        """Answer 429 when the function is at its reserved concurrency."""
+        if self.runtime.throttled(config):
+            raise _Reply(
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+                extra={"Reason": THROTTLE_REASON},
+                headers=[(RETRY_AFTER, str(config.throttle_retry_after))],
+            )
 
     def _start_durable(
         self, record: InvocationRecord, version: str, body: bytes

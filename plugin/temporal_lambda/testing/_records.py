@@ -20,7 +20,7 @@ class InvocationRecord:
     """One request that reached a function (or was rejected), or one background delivery."""
 
     api: str
-    """``"Invoke"`` or ``"InvokeAsync"``."""
+    """``"Invoke"``, ``"InvokeWithResponseStream"`` or ``"InvokeAsync"``."""
     function: str
     """The bare function name."""
     qualifier: str | None

@@ -158,34 +158,67 @@ class Runtime:
         )
         buffer = _logs.LogBuffer(request_id)
         handler_task = asyncio.ensure_future(_run_handler(config.handler, event, context, buffer))
-        waiters: set[asyncio.Future[Any]] = {handler_task}
-        disconnect_task: asyncio.Future[None] | None = None
-        if receive is not None:
-            disconnect_task = asyncio.ensure_future(wait_for_disconnect(receive))
-            waiters.add(disconnect_task)
-        try:
-            done, _ = await asyncio.wait(
-                waiters, timeout=config.timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            if disconnect_task is not None:
-                disconnect_task.cancel()
+        ended = await _supervise(handler_task, config.timeout, receive)
         error_type: str | None = None
-        disconnected = False
-        if handler_task in done:
+        if ended == "done":
             payload, error_type = _result_payload(handler_task, request_id, buffer)
+        elif ended == "disconnected":
+            payload = b""
         else:
-            handler_task.cancel()
-            handler_task.add_done_callback(retrieve)
-            if disconnect_task is not None and disconnect_task in done:
-                disconnected = True
-                payload, error_type = b"", None
-            else:
-                error_type = "Sandbox.Timedout"
-                message = timed_out(config, request_id, buffer)
-                payload = error_document(error_type, f"RequestId: {request_id} Error: {message}")
+            error_type = "Sandbox.Timedout"
+            message = timed_out(config, request_id, buffer)
+            payload = error_document(error_type, f"RequestId: {request_id} Error: {message}")
         log = full_log(config, request_id, buffer, started)
-        return Outcome(payload, error_type, log, disconnected)
+        return Outcome(payload, error_type, log, ended == "disconnected")
+
+    async def stream(
+        self,
+        config: FunctionConfig,
+        event: Any,
+        *,
+        request_id: str,
+        qualifier: str | None,
+        client_context: ClientContext | None,
+        tenant_id: str | None,
+        emit: Callable[[bytes], Awaitable[None]],
+        receive: Receive | None = None,
+    ) -> Outcome:
+        """Run the handler once, handing each chunk it yields to ``emit`` as it comes.
+
+        A handler that returns (or is) a generator or an async generator streams what it
+        yields (``bytes`` as they are, ``str`` as UTF-8); any other result is the whole
+        response, sent as one chunk, as Lambda streams a buffered function's answer.
+
+        Returns:
+            The outcome; its ``payload`` is empty unless it is an error document (the
+            chunks already went to ``emit``).
+        """
+        started = time.monotonic()
+        context = self.context(
+            config,
+            request_id=request_id,
+            qualifier=qualifier,
+            client_context=client_context,
+            tenant_id=tenant_id,
+            started=started,
+        )
+        buffer = _logs.LogBuffer(request_id)
+        task = asyncio.ensure_future(_run_streaming(config.handler, event, context, buffer, emit))
+        ended = await _supervise(task, config.timeout, receive)
+        payload, error_type = b"", None
+        if ended == "done":
+            exc = task.exception()
+            if exc is not None or task.result() is not _STREAMED:
+                payload, error_type = _result_payload(task, request_id, buffer)
+                if error_type is None:
+                    await emit(payload)
+                    payload = b""
+        elif ended == "timeout":
+            error_type = "Sandbox.Timedout"
+            message = timed_out(config, request_id, buffer)
+            payload = error_document(error_type, f"RequestId: {request_id} Error: {message}")
+        log = full_log(config, request_id, buffer, started)
+        return Outcome(payload, error_type, log, ended == "disconnected")
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -221,6 +254,28 @@ def full_log(
     )
 
 
+async def _supervise(task: asyncio.Future[Any], seconds: float, receive: Receive | None) -> str:
+    """Wait for a handler's task: ``"done"``, ``"timeout"`` or ``"disconnected"``.
+
+    On a timeout or a disconnect the task is cancelled (and its exception retrieved).
+    """
+    waiters: set[asyncio.Future[Any]] = {task}
+    disconnect_task: asyncio.Future[None] | None = None
+    if receive is not None:
+        disconnect_task = asyncio.ensure_future(wait_for_disconnect(receive))
+        waiters.add(disconnect_task)
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if disconnect_task is not None:
+            disconnect_task.cancel()
+    if task in done:
+        return "done"
+    task.cancel()
+    task.add_done_callback(retrieve)
+    return "disconnected" if disconnect_task is not None and disconnect_task in done else "timeout"
+
+
 async def wait_for_disconnect(receive: Receive) -> None:
     """Return when the ASGI server reports that the client went away."""
     while (await receive())["type"] != "http.disconnect":
@@ -241,9 +296,74 @@ async def _run_handler(
             result = await asyncio.to_thread(handler, event, context)
         if inspect.isawaitable(result):
             result = await result
+        if inspect.isgenerator(result) or inspect.isasyncgen(result):
+            # Invoke (not streaming) of a streaming handler: Lambda buffers the stream.
+            parts: list[bytes] = []
+
+            async def keep(chunk: bytes) -> None:
+                parts.append(chunk)
+
+            await _drain(result, keep)
+            return b"".join(parts)
         return result
     finally:
         _logs.release(token)
+
+
+_STREAMED = object()
+"""What :func:`_run_streaming` returns once a generator's chunks all went out."""
+_END = object()
+
+
+async def _run_streaming(
+    handler: Callable[[Any, LambdaContext], Any],
+    event: Any,
+    context: LambdaContext,
+    buffer: _logs.LogBuffer,
+    emit: Callable[[bytes], Awaitable[None]],
+) -> Any:
+    """Call the handler; stream a generator's chunks to ``emit``, else return its result."""
+    token = _logs.capture(buffer)
+    try:
+        if inspect.iscoroutinefunction(handler):
+            result = await handler(event, context)
+        elif inspect.isasyncgenfunction(handler):
+            result = handler(event, context)
+        else:
+            result = await asyncio.to_thread(handler, event, context)
+        if inspect.isawaitable(result):
+            result = await result
+        if inspect.isgenerator(result) or inspect.isasyncgen(result):
+            await _drain(result, emit)
+            return _STREAMED
+        return result
+    finally:
+        _logs.release(token)
+
+
+async def _drain(chunks: Any, emit: Callable[[bytes], Awaitable[None]]) -> None:
+    """Hand every chunk of a (sync or async) generator to ``emit``; close it if abandoned."""
+    try:
+        if inspect.isasyncgen(chunks):
+            async for chunk in chunks:
+                await emit(_chunk_bytes(chunk))
+        else:
+            while (chunk := await asyncio.to_thread(next, chunks, _END)) is not _END:
+                await emit(_chunk_bytes(chunk))
+    finally:
+        with contextlib.suppress(Exception):
+            if inspect.isasyncgen(chunks):
+                await chunks.aclose()
+            else:
+                chunks.close()
+
+
+def _chunk_bytes(chunk: Any) -> bytes:
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError(f"a streamed chunk must be bytes or str, not {type(chunk).__name__}")
 
 
 def stack_trace(exc: BaseException) -> list[str]:
