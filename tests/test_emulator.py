@@ -21,13 +21,14 @@ from tests.emulator_keys import record_key
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30)
 
 
-def client(lam: LocalLambda, secret: str = "testing") -> Any:
+def client(lam: LocalLambda, secret: str = "testing", token: str | None = None) -> Any:
     return boto3.client(
         "lambda",
         endpoint_url=lam.endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key=secret,
+        aws_session_token=token,
         config=NO_RETRIES,
     )
 
@@ -434,15 +435,7 @@ async def test_client_disconnect_recorded(lam: LocalLambda) -> None:
 async def test_request_log_shows_every_request_with_secrets_redacted(lam: LocalLambda) -> None:
     lam.publish_version("echo")
     lam.create_alias("echo", "live", "1")
-    with_token = boto3.client(
-        "lambda",
-        endpoint_url=lam.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        aws_session_token="session-secret",
-        config=NO_RETRIES,
-    )
+    with_token = client(lam, token="session-secret")
     started = time.monotonic()
     answer = await asyncio.to_thread(
         lambda: with_token.invoke(FunctionName="echo:live", Payload=b'{"n": 1}', LogType="Tail")

@@ -415,18 +415,15 @@ class EmulatorApp:
                     self._forget_durable(record, durable)
                 raise
             try:
-                with self.runtime.slot(config):
-                    outcome = await self.runtime.execute(
-                        config,
-                        event,
-                        request_id=record.request_id,
-                        qualifier=record.qualifier,
-                        client_context=client_context,
-                        tenant_id=record.tenant_id,
-                        # A durable execution outlives its caller's connection: it runs to
-                        # the end, for whoever re-attaches.
-                        receive=None if durable is not None else receive,
-                    )
+                outcome = await self.runtime.invoke(
+                    config,
+                    event,
+                    record,
+                    client_context=client_context,
+                    # A durable execution outlives its caller's connection: it runs to the
+                    # end, for whoever re-attaches.
+                    receive=None if durable is not None else receive,
+                )
             except BaseException:
                 if durable is not None:
                     self._forget_durable(record, durable)

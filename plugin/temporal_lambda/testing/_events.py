@@ -117,15 +117,7 @@ class EventQueue:
                 # Lambda's queue retries throttled events; poll for a free slot.
                 while self.runtime.throttled(config):  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
-                with self.runtime.slot(config):
-                    outcome = await self.runtime.execute(
-                        config,
-                        event,
-                        request_id=record.request_id,
-                        qualifier=record.qualifier,
-                        client_context=None,
-                        tenant_id=record.tenant_id,
-                    )
+                outcome = await self.runtime.invoke(config, event, record)
                 record.error_code = outcome.error_type
                 if outcome.error_type is None or attempt == len(self.retry_delays):
                     break

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import _logs
 from ._context import ClientContext, LambdaContext
+from ._records import InvocationRecord
 from ._registry import FunctionConfig
 from ._spec import LOG_TAIL_BYTES, MAX_SYNC_RESPONSE
 
@@ -125,6 +126,29 @@ class Runtime:
             deadline=started + config.timeout,
         )
 
+    async def invoke(
+        self,
+        config: FunctionConfig,
+        event: Any,
+        record: InvocationRecord,
+        *,
+        client_context: ClientContext | None = None,
+        receive: Receive | None = None,
+        emit: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> Outcome:
+        """:meth:`execute` for the invocation ``record``, counted as one running execution."""
+        with self.slot(config):
+            return await self.execute(
+                config,
+                event,
+                request_id=record.request_id,
+                qualifier=record.qualifier,
+                client_context=client_context,
+                tenant_id=record.tenant_id,
+                receive=receive,
+                emit=emit,
+            )
+
     async def execute(
         self,
         config: FunctionConfig,
@@ -135,8 +159,15 @@ class Runtime:
         client_context: ClientContext | None,
         tenant_id: str | None,
         receive: Receive | None = None,
+        emit: Callable[[bytes], Awaitable[None]] | None = None,
     ) -> Outcome:
         """Run the handler once to its result, its error, its timeout or the caller's leaving.
+
+        With ``emit`` (InvokeWithResponseStream), a handler that returns (or is) a generator
+        or an async generator streams what it yields (``bytes`` as they are, ``str`` as
+        UTF-8) to ``emit`` as it comes; any other result is the whole response, handed to
+        ``emit`` as one chunk, as Lambda streams a buffered function's answer. Without
+        ``emit`` (Invoke) a generator's chunks are joined into the result.
 
         Args:
             config: The function (version) that runs.
@@ -146,52 +177,11 @@ class Runtime:
             client_context: The decoded client context (synchronous calls only).
             tenant_id: The ``X-Amz-Tenant-Id`` header.
             receive: The ASGI receive channel; when given, a disconnect abandons the handler.
-        """
-        started = time.monotonic()
-        context = self.context(
-            config,
-            request_id=request_id,
-            qualifier=qualifier,
-            client_context=client_context,
-            tenant_id=tenant_id,
-            started=started,
-        )
-        buffer = _logs.LogBuffer(request_id)
-        handler_task = asyncio.ensure_future(_run_handler(config.handler, event, context, buffer))
-        ended = await _supervise(handler_task, config.timeout, receive)
-        error_type: str | None = None
-        if ended == "done":
-            payload, error_type = _result_payload(handler_task, request_id, buffer)
-        elif ended == "disconnected":
-            payload = b""
-        else:
-            error_type = "Sandbox.Timedout"
-            message = timed_out(config, request_id, buffer)
-            payload = error_document(error_type, f"RequestId: {request_id} Error: {message}")
-        log = full_log(config, request_id, buffer, started)
-        return Outcome(payload, error_type, log, ended == "disconnected")
-
-    async def stream(
-        self,
-        config: FunctionConfig,
-        event: Any,
-        *,
-        request_id: str,
-        qualifier: str | None,
-        client_context: ClientContext | None,
-        tenant_id: str | None,
-        emit: Callable[[bytes], Awaitable[None]],
-        receive: Receive | None = None,
-    ) -> Outcome:
-        """Run the handler once, handing each chunk it yields to ``emit`` as it comes.
-
-        A handler that returns (or is) a generator or an async generator streams what it
-        yields (``bytes`` as they are, ``str`` as UTF-8); any other result is the whole
-        response, sent as one chunk, as Lambda streams a buffered function's answer.
+            emit: Where a streamed response's chunks go.
 
         Returns:
-            The outcome; its ``payload`` is empty unless it is an error document (the
-            chunks already went to ``emit``).
+            The outcome; when streaming, its ``payload`` is empty unless it is an error
+            document (the chunks already went to ``emit``).
         """
         started = time.monotonic()
         context = self.context(
@@ -203,16 +193,18 @@ class Runtime:
             started=started,
         )
         buffer = _logs.LogBuffer(request_id)
-        task = asyncio.ensure_future(_run_streaming(config.handler, event, context, buffer, emit))
+        task = asyncio.ensure_future(
+            _run_handler(config.handler, event, context, buffer)
+            if emit is None
+            else _run_streaming(config.handler, event, context, buffer, emit)
+        )
         ended = await _supervise(task, config.timeout, receive)
         payload, error_type = b"", None
-        if ended == "done":
-            exc = task.exception()
-            if exc is not None or task.result() is not _STREAMED:
-                payload, error_type = _result_payload(task, request_id, buffer)
-                if error_type is None:
-                    await emit(payload)
-                    payload = b""
+        if ended == "done" and (task.exception() is not None or task.result() is not _STREAMED):
+            payload, error_type = _result_payload(task, request_id, buffer)
+            if emit is not None and error_type is None:
+                await emit(payload)
+                payload = b""
         elif ended == "timeout":
             error_type = "Sandbox.Timedout"
             message = timed_out(config, request_id, buffer)

@@ -105,17 +105,9 @@ async def serve_stream(
             await pacer.before(len(frame))
             await send({"type": "http.response.body", "body": frame, "more_body": True})
 
-    with runtime.slot(config):
-        outcome = await runtime.stream(
-            config,
-            event,
-            request_id=record.request_id,
-            qualifier=record.qualifier,
-            client_context=client_context,
-            tenant_id=record.tenant_id,
-            emit=emit,
-            receive=receive,
-        )
+    outcome = await runtime.invoke(
+        config, event, record, client_context=client_context, receive=receive, emit=emit
+    )
     record.error_code = outcome.error_type
     if outcome.disconnected:
         record.client_disconnected = True
