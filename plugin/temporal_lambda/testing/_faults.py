@@ -1,4 +1,4 @@
-"""Fault injection: fail, delay or drop the next matching requests."""
+"""Fault injection: fail, throttle, delay or drop the next matching requests."""
 
 from __future__ import annotations
 
