@@ -44,10 +44,10 @@ def main() -> None:
     app = lam.app
 
     async def bench_app(scope, receive, send):  # type: ignore[no-untyped-def]
-        # The emulator keeps a record per invocation; the benchmark makes millions.
+        # The emulator keeps a record per request; the benchmark makes millions.
         await app(scope, receive, send)
-        if len(app.invocations) > 10_000:
-            del app.invocations[:]
+        if len(app.requests) > 10_000:
+            lam.clear_records()
 
     uvicorn.run(
         bench_app,

@@ -33,6 +33,7 @@ from functions.idempotent_payments import FUNCTION_NAME as PAYMENT_FUNCTION
 from functions.idempotent_payments import make_handler
 from functions.powertools_persistence import SQLitePersistenceLayer
 from temporal_lambda.testing import LambdaContext, LocalLambda
+from tests.emulator_keys import context_key
 
 PLAIN_FUNCTION = "plain"
 PAYMENT = {"account": "acct-7", "amount": 1250, "currency": "EUR"}
@@ -75,13 +76,6 @@ class FileLedger:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.entries())
-
-
-def context_key(context: LambdaContext) -> str | None:
-    """The idempotency key the plugin sent in the client context (synchronous calls)."""
-    custom = context.client_context.custom if context.client_context else None
-    key = custom.get("idempotency_key") if isinstance(custom, dict) else None
-    return key if isinstance(key, str) else None
 
 
 def plain_handler(ledger: FileLedger) -> Handler:

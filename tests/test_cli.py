@@ -17,6 +17,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from temporal_lambda.testing import LambdaContext, LocalLambda
+from tests.emulator_keys import record_key
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCESS_KEY = "AKIA" + secrets.token_hex(8).upper()
@@ -209,7 +210,7 @@ async def test_invoke_success_shows_request_answer_log_and_snippet(lam: LocalLam
         f"region='us-east-1', endpoint_url='{lam.endpoint_url}'))])" in run.out
     )
     assert "from temporal_lambda import LambdaClient, LambdaPlugin\n" in run.out
-    assert (record.idempotency_key, record.qualifier) == (key.group(1), "live")
+    assert (record_key(record), record.qualifier) == (key.group(1), "live")
 
 
 async def test_invoke_json_with_given_key_and_payload_file(

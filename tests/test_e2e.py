@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from temporal_lambda import LambdaClient, LambdaInvokeResult, LambdaPlugin
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
+from tests.emulator_keys import record_key
 
 
 def echo(event: Any, context: LambdaContext) -> dict[str, Any]:
@@ -101,7 +102,7 @@ async def test_request_response(
         )
     records = lam.records("echo")
     assert len(records) == 1
-    key = records[0].idempotency_key
+    key = record_key(records[0])
     assert key is not None and key.startswith("tl-") and len(key) == 46
     assert result.status_code == 200
     assert result.idempotency_key == key
@@ -159,7 +160,7 @@ async def test_event_carries_key_in_payload(
     assert result.status_code == 202
     assert result.payload is None
     records = lam.records("echo")
-    assert [(r.invocation_type, r.idempotency_key) for r in records] == [
+    assert [(r.invocation_type, record_key(r)) for r in records] == [
         ("Event", result.idempotency_key)
     ]
 
@@ -185,9 +186,7 @@ async def test_invoke_async_legacy_api(
     await lam.wait_for_events()
     assert result.status_code == 202
     records = lam.records("echo")
-    assert [(r.api, r.idempotency_key) for r in records] == [
-        ("InvokeAsync", result.idempotency_key)
-    ]
+    assert [(r.api, record_key(r)) for r in records] == [("InvokeAsync", result.idempotency_key)]
 
 
 async def test_function_error_reaches_workflow(
@@ -229,7 +228,7 @@ async def test_function_error_retried_by_default(
         )
     assert error.type == "ValueError"
     assert error.non_retryable is False
-    keys = {r.idempotency_key for r in lam.records("fails")}
+    keys = {record_key(r) for r in lam.records("fails")}
     assert len(lam.records("fails")) == 2
     assert len(keys) == 1
 
@@ -260,7 +259,7 @@ async def test_5xx_retried_until_success(
     assert result.status_code == 200
     records = lam.records("echo")
     assert [r.status_code for r in records] == [502, 500, 200]
-    assert len({r.idempotency_key for r in records}) == 1
+    assert len({record_key(r) for r in records}) == 1
 
 
 async def test_throttle_waits_for_retry_after(

@@ -15,18 +15,20 @@ import pytest
 from botocore.config import Config
 
 from temporal_lambda.testing import LambdaContext, LocalLambda
+from tests.emulator_keys import record_key
 
 # botocore's ``max_attempts`` counts retries; ``total_max_attempts`` counts the first call too.
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30)
 
 
-def client(lam: LocalLambda, secret: str = "testing") -> Any:
+def client(lam: LocalLambda, secret: str = "testing", token: str | None = None) -> Any:
     return boto3.client(
         "lambda",
         endpoint_url=lam.endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key=secret,
+        aws_session_token=token,
         config=NO_RETRIES,
     )
 
@@ -117,7 +119,11 @@ async def test_client_context_reaches_handler(lam: LocalLambda) -> None:
     response = await invoke(lam, FunctionName="ctx", ClientContext=encoded, Payload=b"{}")
     assert json.loads(response["Payload"].read()) is True
     assert seen == [({"idempotency_key": "k-1"}, {"e": 1}, "t")]
-    assert lam.records("ctx")[0].idempotency_key == "k-1"
+    assert record_key(lam.records("ctx")[0]) == "k-1"
+    [record] = lam.records("ctx")
+    assert (record.client_context, record.payload) == (encoded, b"{}")
+    assert record.client_context_json() == custom
+    assert record.payload_json() == {}
 
 
 async def test_invalid_client_context(lam: LocalLambda) -> None:
@@ -284,7 +290,7 @@ async def test_invoke_async_api(lam: LocalLambda) -> None:
     await lam.wait_for_events()
     assert calls == [{"idempotency_key": "x"}]
     [record] = lam.records("bg")
-    assert (record.api, record.invocation_type, record.idempotency_key) == (
+    assert (record.api, record.invocation_type, record_key(record)) == (
         "InvokeAsync",
         "Event",
         "x",
@@ -417,6 +423,62 @@ async def test_client_disconnect_recorded(lam: LocalLambda) -> None:
         assert time.monotonic() < deadline, "disconnect not seen"
         await asyncio.sleep(0.02)
     assert lam.records("long")[0].status_code == 499
+    [request] = lam.requests()
+    assert (request.path, request.status, request.answered_at) == (
+        "/2015-03-31/functions/long/invocations",
+        None,
+        None,
+    )
+    assert request.client_disconnected is True
+
+
+async def test_request_log_shows_every_request_with_secrets_redacted(lam: LocalLambda) -> None:
+    lam.publish_version("echo")
+    lam.create_alias("echo", "live", "1")
+    with_token = client(lam, token="session-secret")
+    started = time.monotonic()
+    answer = await asyncio.to_thread(
+        lambda: with_token.invoke(FunctionName="echo:live", Payload=b'{"n": 1}', LogType="Tail")
+    )
+    assert answer["StatusCode"] == 200
+    async with httpx.AsyncClient(base_url=lam.endpoint_url, timeout=10) as http:
+        unknown = await http.get("/2015-03-31/functions/echo/configuration?x=1")
+        unsigned = await http.post(
+            "/2015-03-31/functions/echo/invocations?Qualifier=1", content=b"abc"
+        )
+    assert (unknown.status_code, unsigned.status_code) == (404, 403)
+    first, second, third = lam.requests()
+    assert (first.method, first.path, first.query, first.body_size, first.status) == (
+        "POST",
+        "/2015-03-31/functions/echo%3Alive/invocations",
+        "",
+        8,
+        200,
+    )
+    assert first.header("Authorization") == "[REDACTED]"
+    assert first.header("x-amz-security-token") == "[REDACTED]"
+    assert first.header("x-amz-log-type") == "Tail"
+    assert "session-secret" not in repr(first)
+    assert first.request_id == answer["ResponseMetadata"]["RequestId"]
+    assert started <= first.received_at <= (first.answered_at or 0) <= time.monotonic()
+    assert first.client_disconnected is False
+    assert (second.method, second.path, second.query, second.body_size, second.status) == (
+        "GET",
+        "/2015-03-31/functions/echo/configuration",
+        "x=1",
+        0,
+        404,
+    )
+    assert (third.query, third.body_size, third.status, third.header("authorization")) == (
+        "Qualifier=1",
+        3,
+        403,
+        None,
+    )
+    # Only the invoke routes make invocation records; the request log has them all.
+    assert [r.request_id for r in lam.records()] == [first.request_id, third.request_id]
+    lam.clear_records()
+    assert (lam.requests(), lam.records()) == ([], [])
 
 
 async def test_asgi_transport_without_server() -> None:

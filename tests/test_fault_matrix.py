@@ -47,6 +47,7 @@ from temporal_lambda import LambdaClient, LambdaInvokeResult
 from temporal_lambda._keys import scoped_record_key
 from temporal_lambda.idempotency import STORE_UNAVAILABLE_ERROR_TYPE, SQLiteIdempotencyStore
 from temporal_lambda.testing import InvocationRecord, LocalLambda
+from tests.emulator_keys import record_key
 from tests.fault_emulator import PAYMENT, PLAIN_FUNCTION, FileLedger, register_all
 from tests.fault_proxy import HoldingProxy
 from tests.fault_worker import REGION as FAULT_WORKER_REGION
@@ -194,7 +195,7 @@ class Emulator:
 
     def calls(self, function: str, key: str | None = None) -> list[InvocationRecord]:
         """Requests for ``function`` (with ``key``), in arrival order."""
-        return [r for r in self.lam.records(function) if key is None or r.idempotency_key == key]
+        return [r for r in self.lam.records(function) if key is None or record_key(r) == key]
 
     def effects(self, key: str) -> list[dict[str, Any]]:
         """Ledger entries (side effects) of the call with ``key``."""
@@ -360,7 +361,7 @@ async def test_1_worker_killed_after_lambda_answered_returns_stored_result(
             lambda: next(iter(emu.calls(PLAIN_FUNCTION)), None), 30, "A's call"
         )
         proxy.hold()  # from now on nothing A sends reaches Temporal
-        key = first.idempotency_key
+        key = record_key(first)
         assert key is not None
         await eventually(lambda: first.status_code == 200, 10, "Lambda's answer")
         if "store" in BROKEN:
@@ -419,7 +420,7 @@ async def test_2_7_worker_killed_mid_call_next_attempt_does_not_double(
     first = await eventually(
         lambda: next(iter(emu.calls(IDEMPOTENT_FUNCTION)), None), 30, "A's call"
     )
-    key = first.idempotency_key
+    key = record_key(first)
     assert key is not None
     await a.kill()
     b = await start_worker(procs, server, task_queue, emu.url, store)

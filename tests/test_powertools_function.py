@@ -46,6 +46,7 @@ from temporal_lambda._request import prepare_call
 from temporal_lambda._response import parse_response
 from temporal_lambda.testing import ClientContext, LambdaContext, LocalLambda
 from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
+from tests.emulator_keys import record_key
 
 PAYMENT = {"account": "acct-7", "amount": 1250, "currency": "EUR"}
 
@@ -279,7 +280,7 @@ async def test_emulator_duplicate_event_delivery_records_once(
     await payments.lam.wait_for_events()
     assert response.status_code == 202
     records = payments.lam.records(FUNCTION_NAME)
-    assert [(r.delivery, r.idempotency_key, r.error_code) for r in records] == [
+    assert [(r.delivery, record_key(r), r.error_code) for r in records] == [
         (1, key, None),
         (2, key, None),
         (3, key, None),
@@ -348,7 +349,7 @@ async def test_retried_sync_call_records_once(
         )
     records = payments.lam.records(FUNCTION_NAME)
     key = result.idempotency_key
-    assert [(r.invocation_type, r.idempotency_key) for r in records] == [
+    assert [(r.invocation_type, record_key(r)) for r in records] == [
         ("RequestResponse", key),
         ("RequestResponse", key),
     ]
@@ -380,7 +381,7 @@ async def test_duplicate_event_delivery_through_workflow_records_once(
     await payments.lam.wait_for_events()
     assert result.status_code == 202
     records = payments.lam.records(FUNCTION_NAME)
-    assert [(r.delivery, r.idempotency_key) for r in records] == [
+    assert [(r.delivery, record_key(r)) for r in records] == [
         (1, result.idempotency_key),
         (2, result.idempotency_key),
         (3, result.idempotency_key),

@@ -722,9 +722,12 @@ def echo(event: Any, context: LambdaContext) -> Any:
 @dataclass
 class Emulator:
     lam: LocalLambda
-    requests: list[tuple[str, str]]
-    """Every HTTP request the emulator served, whatever its path (``lam.invocations`` only
-    logs requests that reached an invoke route)."""
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """Every HTTP request the emulator served, whatever its path (``lam.invocations`` only
+        logs requests that reached an invoke route)."""
+        return [(r.method, r.path) for r in self.lam.requests()]
 
 
 @pytest.fixture
@@ -733,16 +736,8 @@ async def emulator() -> AsyncIterator[Emulator]:
     lam.register("echo", echo)
     lam.publish_version("echo")
     lam.create_alias("echo", "live", "1")
-    requests: list[tuple[str, str]] = []
-    serve_http = lam.app._http
-
-    async def counting(scope: Any, receive: Any, send: Any) -> None:
-        requests.append((scope["method"], (scope.get("raw_path") or b"").decode("latin-1")))
-        await serve_http(scope, receive, send)
-
-    lam.app._http = counting  # type: ignore[method-assign]
     async with lam:
-        yield Emulator(lam, requests)
+        yield Emulator(lam)
 
 
 def activity_env() -> ActivityEnvironment:

@@ -306,7 +306,7 @@ async def throttle(t: Target, say: Say) -> ThrottleOutcome | None:
         say(
             f"  +{rec.received_at - first:5.2f} s  status {rec.status_code}"
             + (f" {rec.error_code}" if rec.error_code else "")
-            + (f"  key …{rec.idempotency_key[-12:]}" if rec.idempotency_key else "")
+            + (f"  key …{key[-12:]}" if (key := _sent_key(rec)) else "")
         )
     gaps = [b.received_at - a.received_at for a, b in itertools.pairwise(records)]
     # The first ActivityTaskStarted is reserve-inventory's; a retried activity records only
@@ -325,8 +325,19 @@ async def throttle(t: Target, say: Say) -> ThrottleOutcome | None:
         statuses=[rec.status_code for rec in records],
         gaps=gaps,
         first_activity_attempt=first_attempt,
-        keys_seen={rec.idempotency_key for rec in records if rec.idempotency_key},
+        keys_seen={key for rec in records if (key := _sent_key(rec))},
     )
+
+
+def _sent_key(rec: Any) -> str | None:
+    """The idempotency key a synchronous call carried in its client context, as Lambda got it.
+
+    The emulator records the raw header; the plugin puts the key in its ``custom`` part.
+    """
+    context = rec.client_context_json()
+    custom = context.get("custom") if context is not None else None
+    key = custom.get("idempotency_key") if isinstance(custom, dict) else None
+    return key if isinstance(key, str) else None
 
 
 async def long_report(t: Target, say: Say) -> ReportOutcome:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import time
 from typing import Any
 
-__all__ = ["Client", "ClientContext", "LambdaContext"]
+__all__ = ["Client", "ClientContext", "LambdaContext", "decode_client_context"]
+
+
+def decode_client_context(header: str) -> dict[str, Any] | None:
+    """Decode an ``X-Amz-Client-Context`` header; ``None`` unless base64 of a JSON object."""
+    try:
+        data = json.loads(base64.b64decode(header, validate=True))
+    except (binascii.Error, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 class Client:

@@ -1,11 +1,23 @@
-"""Fault injection: fail, delay or drop the next matching requests."""
+"""Fault injection: fail, throttle, delay or drop the next matching requests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["DelayFault", "DropFault", "FailFault", "Faults"]
+from ._spec import ACCOUNT_THROTTLE_REASON, ERROR_STATUS
+
+__all__ = ["FAULT_KINDS", "DelayFault", "DropFault", "FailFault", "Faults"]
+
+DEFAULT_DELAY = 5.0
+"""Seconds of a ``delay`` fault given without ``=SECONDS``."""
+FAULT_KINDS = {
+    "throttle": "answer 429 TooManyRequestsException (Retry-After: 1), as a busy account does",
+    "5xx": "answer 500 ServiceException",
+    "delay": f"wait SECONDS (delay=SECONDS, default {DEFAULT_DELAY:g}) before handling",
+    "drop": "run the function, then cut the connection halfway through its answer",
+}
+"""The fault kinds :meth:`Faults.inject` (and the command line's ``--fault``) know."""
 
 
 @dataclass
@@ -109,6 +121,54 @@ class Faults:
             function: Only count requests for this bare function name.
         """
         self._drop.append(DropFault(n, function))
+
+    def throttle_next(self, n: int, *, retry_after: float = 1, function: str | None = None) -> None:
+        """Answer the next ``n`` matching requests with the throttle an account at its limit gets.
+
+        Args:
+            n: How many requests to throttle.
+            retry_after: The ``Retry-After`` header, in seconds.
+            function: Only count requests for this bare function name.
+        """
+        self.fail_next(
+            n,
+            status=ERROR_STATUS["TooManyRequestsException"],
+            code="TooManyRequestsException",
+            message="Rate Exceeded.",
+            retry_after=retry_after,
+            reason=ACCOUNT_THROTTLE_REASON,
+            function=function,
+        )
+
+    def inject(
+        self, kind: str, n: int = 1, *, seconds: float | None = None, function: str | None = None
+    ) -> None:
+        """Add a fault by the name of its kind (one of :data:`FAULT_KINDS`).
+
+        Args:
+            kind: ``throttle``, ``5xx``, ``delay`` or ``drop``.
+            n: How many matching requests it affects.
+            seconds: The wait of a ``delay`` (default 5 s); refused for other kinds.
+            function: Only count requests for this bare function name.
+
+        Raises:
+            ValueError: An unknown kind, a count below 1, or seconds given to a kind that
+                takes none.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+        if n < 1:
+            raise ValueError(f"a fault's count must be at least 1, not {n}")
+        if seconds is not None and kind != "delay":
+            raise ValueError(f"a {kind} fault takes no seconds")
+        if kind == "throttle":
+            self.throttle_next(n, function=function)
+        elif kind == "5xx":
+            self.fail_next(n, function=function)
+        elif kind == "delay":
+            self.delay_next(n, DEFAULT_DELAY if seconds is None else seconds, function=function)
+        else:
+            self.drop_next(n, function=function)
 
     def clear(self) -> None:
         """Forget every pending fault."""

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ._spec import BARE_NAME_MAX, FUNCTION_NAME_MAX, FUNCTION_NAME_PATTERN
+
 __all__ = [
     "FunctionConfig",
     "InvalidFunctionName",
@@ -76,20 +78,18 @@ def parse_function_name(
         InvalidFunctionName: The name does not match Lambda's pattern, or its qualifier
             disagrees with ``?Qualifier=``.
     """
-    if not 1 <= len(raw) <= 256:
+    if not 1 <= len(raw) <= FUNCTION_NAME_MAX:
         raise InvalidFunctionName(
             "1 validation error detected: Value at 'functionName' failed to satisfy "
-            "constraint: Member must have length less than or equal to 256"
+            f"constraint: Member must have length less than or equal to {FUNCTION_NAME_MAX}"
         )
     match = _NAME_RE.match(raw)
-    if match is None or len(match["name"]) > 64:
+    if match is None or len(match["name"]) > BARE_NAME_MAX:
         raise InvalidFunctionName(
             "1 validation error detected: Value '"
             + raw
             + "' at 'functionName' failed to satisfy constraint: Member must satisfy regular "
-            "expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|"
-            "(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)"
-            "(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+            "expression pattern: " + FUNCTION_NAME_PATTERN
         )
     qualifier = match["qualifier"]
     if query_qualifier is not None:

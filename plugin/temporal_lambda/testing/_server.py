@@ -13,7 +13,7 @@ from . import _logs
 from ._app import EmulatorApp
 from ._context import LambdaContext
 from ._faults import Faults
-from ._records import InvocationRecord
+from ._records import InvocationRecord, RequestRecord
 from ._registry import FunctionConfig
 
 __all__ = ["LocalLambda"]
@@ -31,10 +31,13 @@ class _QuietDrops(logging.Filter):
 class LocalLambda:
     """A local, faithful emulator of the Lambda Invoke API, running Python handlers in-process.
 
-    It answers ``Invoke`` (``RequestResponse``, ``Event``, ``DryRun``) and the deprecated
-    ``InvokeAsync`` with the status codes, headers and error documents AWS uses, verifies SigV4
-    signatures, enforces payload limits, timeouts and reserved concurrency, retries and
-    duplicates events like Lambda's async queue, and can inject faults. The server runs as a
+    It answers ``Invoke`` (``RequestResponse``, ``Event``, ``DryRun``),
+    ``InvokeWithResponseStream`` (``RequestResponse``, ``DryRun``: a handler that is a sync or
+    async generator streams the ``bytes``/``str`` chunks it yields as ``PayloadChunk`` events,
+    then ``InvokeComplete``) and the deprecated ``InvokeAsync`` with the status codes, headers
+    and error documents AWS uses, verifies SigV4 signatures, enforces payload limits, timeouts
+    and reserved concurrency, retries and duplicates events like Lambda's async queue, paces
+    streams as Lambda does, and can inject faults. The server runs as a
     task in the current event loop::
 
         async with LocalLambda(async_retry_delays=(0.1, 0.1)) as lam:
@@ -54,6 +57,8 @@ class LocalLambda:
             minutes).
         duplicate_event_deliveries: How many times each event is delivered (Lambda's async
             queue is at-least-once).
+        stream_throttle: Pace InvokeWithResponseStream answers as Lambda does (the first 6 MB
+            at once, then at most 2 MB/s); ``False`` streams at full speed.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class LocalLambda:
         credentials: tuple[str, str] | None = ("testing", "testing"),
         async_retry_delays: tuple[float, float] = (60.0, 120.0),
         duplicate_event_deliveries: int = 1,
+        stream_throttle: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -75,6 +81,7 @@ class LocalLambda:
             credentials=credentials,
             async_retry_delays=async_retry_delays,
             duplicate_event_deliveries=duplicate_event_deliveries,
+            stream_throttle=stream_throttle,
         )
         self._server: Any = None
         self._serve_task: asyncio.Task[None] | None = None
@@ -140,6 +147,20 @@ class LocalLambda:
     def records(self, function: str | None = None) -> list[InvocationRecord]:
         """The invocation records, optionally only those of one bare function name."""
         return [r for r in self.app.invocations if function is None or r.function == function]
+
+    def requests(self) -> list[RequestRecord]:
+        """Every HTTP request received, in arrival order, whatever its path or method.
+
+        Unlike :meth:`records` (invocations only), this shows what reached the socket: wrong
+        paths, refused signatures, requests whose client went away while sending. Secret
+        header values (``Authorization``, ``X-Amz-Security-Token``) are redacted.
+        """
+        return list(self.app.requests)
+
+    def clear_records(self) -> None:
+        """Forget every invocation record and logged request (long-running servers)."""
+        self.app.invocations.clear()
+        self.app.requests.clear()
 
     async def wait_for_events(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until all background event work (retries and duplicates too) is finished.
