@@ -47,9 +47,13 @@ FUNCTION_TIMEOUTS = {"slow-report": 30.0}
 DEFAULT_FUNCTION_TIMEOUT = 10.0
 OVERALL_TIMEOUT = 120.0
 TRY_BY_HAND = (
-    "Try one function by hand: python -m temporal_lambda.testing --port 9001 "
-    "--handlers functions.handlers:HANDLERS serves the example functions; "
-    'see "Try a function" in README.md.'
+    "Try one function by hand: `temporal-lambda emulator --handlers functions.handlers:HANDLERS` "
+    "serves the example functions on http://127.0.0.1:9001; then\n"
+    "  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing temporal-lambda invoke charge-card "
+    "--endpoint-url http://127.0.0.1:9001 --region us-east-1 "
+    """--payload '{"order_id": "o-42", "amount": 120}' --snippet\n"""
+    "sends one request exactly as the activity would and prints the invoke_lambda(...) line "
+    '(see "Try a function before you wire it in" in README.md).'
 )
 
 

@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import os
 import signal
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +27,10 @@ def _load(spec: str) -> dict[str, Any]:
         name, target = "", spec
     module_name, _, attr = target.partition(":")
     attr = attr or "HANDLERS"
+    # As `python -m` does: modules are found from the working directory, also when this runs
+    # as the `temporal-lambda emulator` console script (whose sys.path starts at its bin/).
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
