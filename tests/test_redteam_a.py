@@ -1,8 +1,8 @@
 """Red-team tests of issue 12's promise (sizes, error documents, scrubbing, attempts, replay).
 
 Each test shows one defect found by attacking the merged work as an SRE and a hostile server
-would, and is marked ``xfail(strict=True)`` until it is fixed (see /work/notes/redA.md). Only
-public names of the package are imported: its private modules are about to be renamed.
+would (see /work/notes/redA.md); each was an ``xfail(strict=True)`` until fixed (see
+/work/notes/fixA.md). Only public names of the package are imported.
 """
 
 from __future__ import annotations
@@ -98,11 +98,6 @@ async def final_error(message: str) -> ApplicationError:
 # --- the attempts note and the scrubber ----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the scrubber's Authorization pattern runs to the end of the line and eats the "
-    "attempts note appended to a function's message",
-)
 async def test_attempts_note_survives_a_message_mentioning_authorization() -> None:
     message = "upstream answered 401: check the Authorization: header"
     error = await final_error(message)
@@ -113,12 +108,6 @@ async def test_attempts_note_survives_a_message_mentioning_authorization() -> No
     assert error.message.endswith(NOTE_1_OF_1), error.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scrubbing after the attempts note is added lengthens a bounded message "
-    "(credential=x -> credential=[redacted]); the final bound then cuts the note off and the "
-    "marker names the scrubbed length, not the original one in details['truncated']",
-)
 async def test_attempts_note_survives_scrubbing_of_a_bounded_message() -> None:
     message = "login failed for credential=x; " * 2_000  # 62,000 characters
     error = await final_error(message)
@@ -186,11 +175,6 @@ async def service_error_text(
     return error.message + json.dumps(list(error.details)), seen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a service error's message is cut to 4,096 characters before it is scrubbed, so a "
-    "session token straddling the cut is no longer the exact secret and its head stays",
-)
 async def test_token_cut_by_the_message_bound_is_still_redacted() -> None:
     keys = Secrets.random()
     # Find where the token cell starts without padding, then pad so that the 4,096-character
@@ -205,11 +189,6 @@ async def test_token_cut_by_the_message_bound_is_still_redacted() -> None:
         assert fragment not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the scrubber knows secrets only verbatim: a proxy page echoing the request "
-    "headers base64-encoded carries the session token through to history",
-)
 async def test_base64_echo_of_the_headers_is_redacted() -> None:
     keys = Secrets.random()
 
@@ -256,12 +235,6 @@ async def history_counts(handle: Any) -> dict[int, int]:
     return counts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="each request is checked alone: three 1.9 MB calls scheduled in one workflow task "
-    "exceed gRPC's 4 MiB and the workflow is terminated (GrpcMessageTooLarge), not refused "
-    "with a catchable error",
-)
 async def test_requests_scheduled_together_never_terminate_the_workflow(
     dev_env: WorkflowEnvironment,
 ) -> None:
@@ -313,12 +286,6 @@ class Base64Codec(PayloadCodec):
         ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the workflow checks the request before the worker's payload codec runs: a 1.7 MB "
-    "request that a codec grows past 2 MiB fails the workflow task until the workflow times "
-    "out (item 2's hang)",
-)
 async def test_request_grown_past_the_limit_by_a_codec_is_refused_not_hung(
     dev_env: WorkflowEnvironment,
 ) -> None:
@@ -387,12 +354,6 @@ async def replay(history: WorkflowHistory, namespace: str, **options: Any) -> st
     return None if failure is None else type(failure).__name__
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="payload limits are kept process-wide and only ever lowered: after one replayer "
-    "with payload_limit=1000, a replayer with the default limit refuses what the history "
-    "scheduled (NondeterminismError)",
-)
 async def test_a_replayer_checks_its_own_payload_limit(dev_env: WorkflowEnvironment) -> None:
     history = await recorded_history(dev_env, 5_000)
     namespace = f"replay-{uuid.uuid4()}"
@@ -401,12 +362,6 @@ async def test_a_replayer_checks_its_own_payload_limit(dev_env: WorkflowEnvironm
     assert await replay(history, namespace) is None  # the default limit again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the size check re-runs on replay against today's payload_limit: a call a running "
-    "workflow already scheduled becomes a refusal after the limit is lowered "
-    "(NondeterminismError, the workflow task fails on every replay)",
-)
 async def test_lowering_payload_limit_keeps_running_workflows_replayable(
     dev_env: WorkflowEnvironment,
 ) -> None:
