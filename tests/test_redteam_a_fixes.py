@@ -146,8 +146,11 @@ async def one_attempt(
         credentials=Credentials("AKIDEXAMPLE", "SECRETEXAMPLE"),
         transport=httpx.MockTransport(handler),
     )
-    options = {} if payload_limit is None else {"payload_limit": payload_limit}
-    acts = LambdaActivities(client, **options)
+    acts = (
+        LambdaActivities(client)
+        if payload_limit is None
+        else LambdaActivities(client, payload_limit=payload_limit)
+    )
     with pytest.raises(ApplicationError) as caught:
         await activity_env().run(acts.invoke, request)
     return caught.value
