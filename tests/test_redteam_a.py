@@ -314,9 +314,22 @@ async def test_request_grown_past_the_limit_by_a_codec_is_refused_not_hung(
             counts = await history_counts(handle)
             failed = counts.get(EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, 0)
             pytest.fail(f"the workflow ended with {err.cause!r} ({failed} workflow task failures)")
-    assert lam.invocations == []
+        assert lam.invocations == []
+        assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in await history_counts(handle)
+        # A request well under the limit the codec leaves still goes through.
+        small = await client.execute_workflow(
+            OneRequestWorkflow.run,
+            args=["echo", 1_000_000],
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=task_queue,
+            execution_timeout=timedelta(seconds=20),
+        )
+    assert small == {"length": 1_000_000}
     assert outcome["type"] == VALIDATION_ERROR_TYPE
     assert outcome["non_retryable"] is True
+    # 2 MiB less 1% through a codec growing by 4/3, less the codec's few bytes of framing.
+    limit = int(outcome["message"].split("payload limit of ")[1].split(" ", 1)[0])
+    assert 1_550_000 < limit < int(2 * 1024 * 1024 * 0.99 * 3 / 4)
 
 
 # --- replay ---------------------------------------------------------------------------------------

@@ -10,24 +10,18 @@ own size decisions.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from botocore.credentials import Credentials
-from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from temporal_lambda import (
@@ -37,16 +31,15 @@ from temporal_lambda import (
     LambdaActivities,
     LambdaClient,
     LambdaInvokeRequest,
-    LambdaPlugin,
 )
 from temporal_lambda._errors import bound_text
 from temporal_lambda._redact import REDACTED, scrub
 from temporal_lambda._sizes import limits_through_codec
-from temporal_lambda.testing import LambdaContext, LocalLambda
+from temporal_lambda.testing import LocalLambda
 from temporal_lambda.workflow import REFUSAL_MARKER
 from tests.redteam_a_workflows import OneRequestWorkflow, ParallelLargeRequestsWorkflow
+from tests.test_redteam_a import activity_env, emulator, history_counts, plugin_for
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TOKEN = base64.b64encode(bytes(range(256)) * 2).decode()  # 684 characters, every byte value
 
 # --- scrubbing -------------------------------------------------------------------------------
@@ -121,23 +114,6 @@ def test_bound_text_names_the_original_size() -> None:
 # --- one attempt in an ActivityEnvironment ----------------------------------------------------
 
 
-def activity_env() -> ActivityEnvironment:
-    env = ActivityEnvironment()
-    env.info = dataclasses.replace(
-        env.info,
-        workflow_id="order-1",
-        workflow_run_id="run-1",
-        activity_id="1",
-        attempt=1,
-        start_to_close_timeout=timedelta(minutes=16),
-        schedule_to_close_timeout=None,
-        heartbeat_timeout=timedelta(seconds=30),
-        scheduled_time=T0,
-        started_time=T0,
-    )
-    return env
-
-
 async def one_attempt(
     handler: Any, request: LambdaInvokeRequest, *, payload_limit: int | None = None
 ) -> ApplicationError:
@@ -203,36 +179,6 @@ async def test_a_too_large_error_document_says_the_function_failed() -> None:
 # --- the workflow side, on the dev server ----------------------------------------------------
 
 
-def echo_length(event: Any, context: LambdaContext) -> dict[str, Any]:
-    return {"length": len(event["blob"])}
-
-
-@asynccontextmanager
-async def emulator() -> AsyncIterator[LocalLambda]:
-    async with LocalLambda(credentials=("testing", "testing")) as lam:
-        lam.register("echo", echo_length)
-        yield lam
-
-
-def plugin_for(lam: LocalLambda | None, **options: Any) -> LambdaPlugin:
-    return LambdaPlugin(
-        client=LambdaClient(
-            region="us-east-1",
-            endpoint_url=None if lam is None else lam.endpoint_url,
-            credentials=Credentials("testing", "testing"),
-        ),
-        idempotency_store=None,
-        **options,
-    )
-
-
-async def history_counts(handle: Any) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    async for event in handle.fetch_history_events():
-        counts[event.event_type] = counts.get(event.event_type, 0) + 1
-    return counts
-
-
 async def run_parallel(
     client: Client, lam: LocalLambda, count: int, length: int
 ) -> tuple[list[Any], dict[int, int]]:
@@ -290,27 +236,6 @@ async def test_a_third_large_request_in_one_task_is_refused(dev_env: WorkflowEnv
     assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in counts
 
 
-class Base64Codec(PayloadCodec):
-    """A codec that wraps each payload in base64 text (4/3 larger)."""
-
-    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [
-            Payload(
-                metadata={"encoding": b"binary/fixa-b64"},
-                data=base64.b64encode(payload.SerializeToString()),
-            )
-            for payload in payloads
-        ]
-
-    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [
-            Payload.FromString(base64.b64decode(payload.data))
-            if payload.metadata.get("encoding") == b"binary/fixa-b64"
-            else payload
-            for payload in payloads
-        ]
-
-
 def test_limits_through_a_base64_codec() -> None:
     limits = limits_through_codec(2_000_000, ((1_000, 1_400), (4_000, 5_400)))
     # slope 4/3, intercept 66.7: 2,000,000 x 0.99 = 1,980,000 after the codec
@@ -318,51 +243,6 @@ def test_limits_through_a_base64_codec() -> None:
     assert limits.task == int((MAX_TASK_REQUESTS * 0.99 - 1_400 + 4 / 3 * 1_000) / (4 / 3))
     same = limits_through_codec(2_000_000, ((1_000, 1_000), (4_000, 4_000)))
     assert same.request == 1_980_000
-
-
-async def test_a_request_a_codec_grows_past_the_limit_is_refused_at_once(
-    dev_env: WorkflowEnvironment,
-) -> None:
-    config = dev_env.client.config()
-    config["data_converter"] = dataclasses.replace(
-        DataConverter.default, payload_codec=Base64Codec()
-    )
-    client = Client(**config)
-    task_queue = f"tq-{uuid.uuid4()}"
-    async with (
-        emulator() as lam,
-        Worker(
-            client, task_queue=task_queue, workflows=[OneRequestWorkflow], plugins=[plugin_for(lam)]
-        ),
-    ):
-        started = time.monotonic()
-        handle = await client.start_workflow(
-            OneRequestWorkflow.run,
-            args=["echo", 1_700_000],
-            id=f"wf-{uuid.uuid4()}",
-            task_queue=task_queue,
-            execution_timeout=timedelta(seconds=20),
-        )
-        outcome = await handle.result()
-        elapsed = time.monotonic() - started
-        # A request well under the codec-adjusted limit still goes through.
-        small = await client.execute_workflow(
-            OneRequestWorkflow.run,
-            args=["echo", 1_000_000],
-            id=f"wf-{uuid.uuid4()}",
-            task_queue=task_queue,
-            execution_timeout=timedelta(seconds=20),
-        )
-    assert elapsed < 5
-    assert len(lam.invocations) == 1  # the small one only
-    assert small == {"length": 1_000_000}
-    assert outcome["type"] == VALIDATION_ERROR_TYPE
-    assert outcome["non_retryable"] is True
-    assert outcome["message"].startswith("the request is ")
-    limit = int(outcome["message"].split("payload limit of ")[1].split(" ", 1)[0])
-    # 2 MiB x 0.99 through a 4/3 codec, less its few bytes of framing
-    assert 1_550_000 < limit < int(2 * 1024 * 1024 * 0.99 * 3 / 4)
-    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in await history_counts(handle)
 
 
 async def run_one(client: Client, lam: LocalLambda, length: int, **options: Any) -> Any:
