@@ -914,8 +914,8 @@ def test_retry_after_values(value: str, expected: float | None) -> None:
 
 def test_429_without_code() -> None:
     err = classify_service_error(429, {}, b"")
-    assert err.code == "Unknown"
-    assert err.error_type == "Lambda.Unknown"
+    assert err.code == "TooManyRequestsException"
+    assert err.error_type == "Lambda.TooManyRequestsException"
     assert err.retryable is True
     assert str(err) == "HTTP 429"
 

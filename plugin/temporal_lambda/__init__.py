@@ -44,7 +44,7 @@ from temporal_lambda._errors import (
     LambdaValidationError,
 )
 from temporal_lambda._keys import derive_idempotency_key
-from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, MAX_PAYLOAD_DEPTH
+from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, MAX_PAYLOAD_DEPTH, MAX_TASK_REQUESTS
 from temporal_lambda._types import (
     INVOKE_ACTIVITY_NAME,
     InvocationType,
@@ -70,6 +70,7 @@ __all__ = [
     "MAX_PAYLOAD_DEPTH",
     "MAX_STACK_TRACE",
     "MAX_STACK_TRACE_LINES",
+    "MAX_TASK_REQUESTS",
     "NON_RETRYABLE_ERROR_TYPES",
     "RECORD_UNREADABLE_ERROR_TYPE",
     "RESPONSE_TOO_LARGE_ERROR_TYPE",

@@ -192,10 +192,12 @@ class LambdaActivities:
                 return await self._fits_temporal(await self._send(attempt), attempt)
             return await self._send_once(self._store, attempt)
         except LambdaError as err:
+            # A server may echo the signed request's headers into its answer. Scrubbed
+            # before the attempts are counted, so the note that makes the error final is
+            # added (within the message bound) to the scrubbed text and never redacted.
+            scrub_error(err, self._client.secrets())
             if isinstance(err, LambdaFunctionError) and err.retryable:
                 _count_function_error(err, info, request, key, started)
-            # A server may echo the signed request's headers into its answer.
-            scrub_error(err, self._client.secrets())
             activity.logger.info(
                 "Lambda %s failed: %s (%s)", request.function_name, err.error_type, err
             )
@@ -291,11 +293,15 @@ class LambdaActivities:
         size = payloads_size(map(payload_size, payloads))
         if size <= self._payload_limit:
             return result
-        ran = (
-            "ran in an earlier attempt, whose stored result"
-            if stored
-            else "ran once and returned; its result"
-        )
+        if stored:
+            ran = "ran in an earlier attempt, whose stored result"
+        elif result.function_error is not None:
+            ran = (
+                f"failed ({result.function_error}) and returned an error document, which "
+                "raise_on_function_error=False returns as the result; it"
+            )
+        else:
+            ran = "ran once and returned; its result"
         raise LambdaResultTooLargeError(
             f"Lambda function {attempt.request.function_name} {ran} "
             f"(request id {result.request_id}) is {size} bytes once encoded for Temporal, "

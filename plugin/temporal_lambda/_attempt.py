@@ -14,7 +14,8 @@ read and classify alike:
    start whose name the key already holds, answered ``DurableExecutionAlreadyStartedException``
    with the execution's ARN, is that execution, so it is a result (``already_started``);
 4. an error is scrubbed of the secrets the call was signed with (a server may echo the
-   signed request's headers into its answer) before it is raised.
+   signed request's headers into its answer): the texts of an error answer as they are
+   read, before any bound cuts them, and the whole error again before it is raised.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class LambdaAttempt:
                 raw.headers,
                 raw.body,
                 max_retry_after=self.client.max_retry_after,
+                secrets=self.client.secrets(),
             )
         except LambdaServiceError as err:
             arn = raw.headers.get(_DURABLE_ARN)

@@ -72,9 +72,12 @@ UNKNOWN_FUNCTION_ERROR_TYPE = "UnknownFunctionError"
 # -- service errors ---------------------------------------------------------------------------
 
 UNKNOWN_CODE = "Unknown"
-"""The service error code used when the answer names none (type ``Lambda.Unknown``)."""
+"""The service error code used when the answer names none and its status names none
+(type ``Lambda.Unknown``)."""
+TOO_MANY_REQUESTS = "TooManyRequestsException"
+"""The throttle's code; also what a 429 that names no code is."""
 REQUEST_TOO_LARGE = "RequestTooLargeException"
-"""The one code the three spellings of "payload too large" become."""
+"""The one code the three spellings of "payload too large" become; also a bare 413's."""
 DURABLE_ALREADY_STARTED = "DurableExecutionAlreadyStartedException"
 """The code of a durable start whose name is taken (by this payload, or another)."""
 

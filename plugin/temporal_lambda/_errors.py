@@ -77,12 +77,14 @@ MAX_STACK_TRACE = 32_768
 """Most characters of a function's stack trace kept in details (half from each end)."""
 
 
-def bound_text(text: str, limit: int) -> tuple[str, int | None]:
+def bound_text(text: str, limit: int, original: int | None = None) -> tuple[str, int | None]:
     """Cut ``text`` to at most ``limit`` characters, marking the cut with the original size.
 
     Args:
         text: The text to bound.
         limit: Most characters of the result, marker included.
+        original: The size to name when ``text`` is a changed copy of what was sent (a
+            scrubbed message is longer or shorter than the function's); default its own.
 
     Returns:
         ``(text, None)`` when it fits; else its head followed by
@@ -90,8 +92,9 @@ def bound_text(text: str, limit: int) -> tuple[str, int | None]:
     """
     if len(text) <= limit:
         return text, None
-    marker = f"… [truncated from {len(text)} characters]"
-    return text[: max(0, limit - len(marker))] + marker, len(text)
+    size = len(text) if original is None else original
+    marker = f"… [truncated from {size} characters]"
+    return text[: max(0, limit - len(marker))] + marker, size
 
 
 def bound_lines(
@@ -215,6 +218,9 @@ class FunctionErrorInfo:
     request_id: str | None = None
     executed_version: str | None = None
     log_tail: str | None = None
+    message_size: int | None = None
+    """The length of the message as the function sent it, when ``message`` is a scrubbed
+    copy (what a truncation marker names); ``None``: ``len(message)``."""
 
 
 class LambdaFunctionError(LambdaError):
@@ -225,7 +231,12 @@ class LambdaFunctionError(LambdaError):
     """
 
     def __init__(self, info: FunctionErrorInfo, *, retryable: bool = True) -> None:
-        super().__init__(info.message)
+        super().__init__()
+        # Bounded here, naming the size the function sent (info.message may be scrubbed).
+        text, self.message_truncated_from = bound_text(
+            info.message, MAX_ERROR_MESSAGE, info.message_size
+        )
+        self.args = (text,)
         self.info = info
         self.error_type, type_truncated_from = bound_text(info.error_type, MAX_ERROR_TYPE)
         self.retryable = retryable
@@ -264,7 +275,9 @@ class LambdaFunctionError(LambdaError):
             self.retryable = False
             # The note goes after the bounded message, so a cut never drops it.
             note = f" (function failed on {failed} of {allowed} allowed attempts)"
-            text, cut_from = bound_text(self.info.message, MAX_ERROR_MESSAGE - len(note))
+            text, cut_from = bound_text(
+                self.info.message, MAX_ERROR_MESSAGE - len(note), self.info.message_size
+            )
             self.args = (text + note,)
             if cut_from is not None:
                 self.message_truncated_from = cut_from
@@ -448,7 +461,9 @@ def to_application_error(error: LambdaError) -> NoReturn:
 
     retry_after = getattr(error, "retry_after", None)
     next_delay = timedelta(seconds=retry_after) if retry_after and error.retryable else None
-    message, message_truncated_from = bound_text(str(error), MAX_ERROR_MESSAGE)
+    message, message_truncated_from = bound_text(
+        str(error), MAX_ERROR_MESSAGE, error.message_truncated_from
+    )
     details = error.details()
     truncated_from = message_truncated_from or error.message_truncated_from
     if truncated_from is not None and "truncated" not in details:

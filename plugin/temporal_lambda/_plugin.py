@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Literal
 
+from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter, ExternalStorage
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import ReplayerConfig, Worker, WorkerConfig, WorkflowRunner
+from temporalio.worker import (
+    Replayer,
+    Worker,
+    WorkerConfig,
+    WorkflowReplayResult,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporal_lambda._activity import HEARTBEAT_THROTTLE_INTERVAL, LambdaActivities
 from temporal_lambda._client import LambdaClient
-from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, UNLIMITED_PAYLOAD, set_payload_limit
+from temporal_lambda._sizes import (
+    DEFAULT_PAYLOAD_LIMIT,
+    MAX_TASK_REQUESTS,
+    UNLIMITED,
+    PayloadLimits,
+    limits_through_codec,
+    payload_size,
+    registered_limits,
+)
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
 from temporal_lambda.storage import close_drivers, install_external_storage, require_on_client
 
@@ -31,6 +50,11 @@ is. The package is passed through because the payload limits the plugin sets per
 botocore are passed through for the user's own workflow modules, which often import them (the
 README's testing example imports ``botocore.credentials``): neither can be imported inside the
 sandbox, and passing a module through costs nothing for workflows that do not import it."""
+CODEC_SAMPLE_SIZES = (64 * 1024, 256 * 1024)
+"""Sizes of the random payloads a worker's payload codec is measured with when it starts."""
+CODEC_MEASURE_TIMEOUT = 30.0
+"""Seconds the codec measurement may take (an encryption codec may call a key service)."""
+_logger = logging.getLogger(__name__)
 SDK_HEARTBEAT_THROTTLE: timedelta = (
     inspect.signature(Worker.__init__).parameters["max_heartbeat_throttle_interval"].default
 )
@@ -170,34 +194,89 @@ class LambdaPlugin(SimplePlugin):
         return install_external_storage(converter, self.external_storage)
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
-        """Add the activity and runner; set the payload limit and the heartbeat throttle.
+        """Add the activity and runner; set the heartbeat throttle.
 
-        A worker whose client lacks the plugin's external storage is refused. With external
-        storage on, Temporal holds references to large payloads, so the workflow checks no
-        size (the activity still checks Lambda's own limits before sending). Unless the user
+        A worker whose client lacks the plugin's external storage is refused. Unless the user
         set one, the worker's heartbeat throttle becomes
         :data:`~temporal_lambda._activity.HEARTBEAT_THROTTLE_INTERVAL` seconds, so that a
-        cancellation reaches a held call within 10 s.
+        cancellation reaches a held call within 10 s. The payload limits its workflows check
+        are registered when it runs (:meth:`run_worker`).
         """
-        client = config.get("client")
         if self.external_storage is not None:
             require_on_client(config["client"], self.external_storage)
-        if client is not None:
-            set_payload_limit(
-                client.namespace,
-                config.get("task_queue"),
-                self.payload_limit if self.external_storage is None else UNLIMITED_PAYLOAD,
-            )
         return _heartbeat_throttle(super().configure_worker(config))
 
-    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
-        """Configure a replayer as a worker, so replayed workflows check the same limit."""
-        set_payload_limit(
-            config.get("namespace", "ReplayNamespace"),
-            None,
-            self.payload_limit if self.external_storage is None else UNLIMITED_PAYLOAD,
-        )
-        return super().configure_replayer(config)
+    async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
+        """Run the worker with its queue's payload limits registered, removed when it stops.
+
+        With external storage on, Temporal holds references to large payloads, so the
+        workflow checks no size (the activity still checks Lambda's own limits before
+        sending). With a payload codec, the limits are estimated before the codec
+        (:meth:`_limits`).
+        """
+        config = worker.config(active_config=True)
+        client = config["client"]
+        limits = await self._limits(client.data_converter)
+        with registered_limits(client.namespace, config["task_queue"], limits):
+            await super().run_worker(worker, next)
+
+    @asynccontextmanager
+    async def run_replayer(
+        self,
+        replayer: Replayer,
+        histories: AsyncIterator[WorkflowHistory],
+        next: Callable[
+            [Replayer, AsyncIterator[WorkflowHistory]],
+            AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]],
+        ],
+    ) -> AsyncIterator[AsyncIterator[WorkflowReplayResult]]:
+        """Replay with the replayer's own limits registered for its namespace, for the replay.
+
+        A replay decides sizes as the run did (a refusal is recorded in history), so the
+        limits matter only for a history's last, unfinished workflow task.
+        """
+        config = replayer.config(active_config=True)
+        converter = config.get("data_converter") or DataConverter.default
+        limits = await self._limits(converter)
+        with registered_limits(config.get("namespace", "ReplayNamespace"), None, limits):
+            async with super().run_replayer(replayer, histories, next) as results:
+                yield results
+
+    async def _limits(self, converter: DataConverter) -> PayloadLimits:
+        """The limits workflows check requests against, in bytes before the codec.
+
+        Without a codec, ``payload_limit`` and :data:`~temporal_lambda._sizes.MAX_TASK_REQUESTS`;
+        with external storage, none. A codec (compression, encryption, base64) changes a
+        payload's size after the workflow has checked it, so its growth is measured here, on
+        random payloads of :data:`CODEC_SAMPLE_SIZES`, and the limits become the largest
+        sizes whose encoding fits (:func:`~temporal_lambda._sizes.limits_through_codec`): an
+        estimate, exact for codecs that grow a payload linearly. A codec that fails to encode
+        them leaves the limits as without it (logged at WARNING).
+        """
+        if self.external_storage is not None or converter.external_storage is not None:
+            return UNLIMITED
+        codec = converter.payload_codec
+        if codec is None:
+            return PayloadLimits(self.payload_limit, MAX_TASK_REQUESTS)
+        samples = [
+            Payload(metadata={"encoding": b"binary/plain"}, data=os.urandom(size))
+            for size in CODEC_SAMPLE_SIZES
+        ]
+        try:
+            encoded = await asyncio.wait_for(codec.encode(samples), CODEC_MEASURE_TIMEOUT)
+            small, large = (
+                (payload_size(sample), payload_size(out))
+                for sample, out in zip(samples, encoded, strict=True)
+            )
+        except Exception as exc:
+            _logger.warning(
+                "temporal_lambda: could not measure the payload codec %s (%s); requests are "
+                "checked against payload_limit before the codec",
+                type(codec).__name__,
+                exc,
+            )
+            return PayloadLimits(self.payload_limit, MAX_TASK_REQUESTS)
+        return limits_through_codec(self.payload_limit, (small, large))
 
     @asynccontextmanager
     async def _run_context(self) -> AsyncIterator[None]:

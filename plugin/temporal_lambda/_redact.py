@@ -3,12 +3,14 @@
 Two leaks are closed here:
 
 - A server (a 403 front door, a proxy's 502 page) may echo the request's headers in its
-  body, and the body becomes the error's message. :func:`scrub_error` removes, in place,
-  the secrets the call was signed with (secret access key, session token) and anything
-  shaped like a SigV4 ``Authorization`` value, ``Signature=``, ``Credential=`` or
-  ``X-Amz-Security-Token`` value, from the error, its details and its cause chain. It runs
-  at the one place errors leave the client (transport errors) and the activity (just
-  before ``to_application_error``).
+  body, and the body becomes the error's message. :func:`scrub` removes the secrets the
+  call was signed with (secret access key, session token: verbatim, base64-encoded, or cut
+  at the end of a text) and anything shaped like a SigV4 ``Authorization`` value,
+  ``Signature=``, ``Credential=`` or ``X-Amz-Security-Token`` value. It runs first on the
+  texts read from an error answer (:mod:`temporal_lambda._response`), before any of them
+  is bounded, so no cut splits a secret and the bounds count the scrubbed text; then
+  :func:`scrub_error` scrubs the error, its details and its cause chain where errors leave
+  the attempt and the activity (scrubbing a scrubbed text changes nothing).
 - botocore's ``SigV4Auth.add_auth`` logs the canonical request (with the session token),
   the string to sign and the signature at DEBUG on the ``botocore.auth`` logger; a
   credential refresh (STS, SSO) logs its signed request and the response carrying the new
@@ -22,8 +24,10 @@ Two leaks are closed here:
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import dataclasses
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -38,17 +42,37 @@ REDACTED = "[redacted]"
 _MIN_SECRET = 8
 """Shorter strings are not treated as secrets (they would redact ordinary words)."""
 
-# Generic shapes of signing material, whatever the credentials were.
-_PATTERNS = (
-    # The whole value of an Authorization header: ``Authorization: AWS4-HMAC-SHA256 ...``,
-    # ``"authorization": "..."``, up to the end of the line or the quote.
-    re.compile(r"""(?i)(authorization["']?\s*[:=]\s*["']?)[^\r\n"'<>]+"""),
-    re.compile(r"(?i)(AWS4-HMAC-SHA256\s+)[^\r\n\"'<>]+"),
-    re.compile(r"(?i)(x-amz-security-token[\"']?\s*[:=]\s*[\"']?)[^\s\"'<>&,;]+"),
-    re.compile(r"(?i)(x-amz-signature[\"']?\s*[:=]\s*[\"']?)[^\s\"'<>&,;]+"),
-    re.compile(r"(?i)(signature[\"']?\s*[:=]\s*[\"']?)[0-9a-f]{16,}"),
-    re.compile(r"(?i)(credential[\"']?\s*[:=]\s*[\"']?)[^\s\"'<>&,;]+"),
+_AWS4_VALUE = (
+    r"Credential=[^\s,\"'<>]*(?:,\s*SignedHeaders=[^\s,\"'<>]*)?(?:,\s*Signature=[0-9a-fA-F]*)?"
 )
+"""The rest of a SigV4 ``Authorization`` value after its algorithm: credential scope, signed
+headers and signature (commas and spaces included, nothing after the signature)."""
+_TOKEN = r"[^\s\"'<>&,;]+"
+"""One value: up to the next space, quote, angle bracket or separator."""
+
+# Generic shapes of signing material, whatever the credentials were. Each stops at the end
+# of the value it names, so the words after it (a function's own, a note of ours) are kept.
+_PATTERNS = (
+    # An Authorization header's value: ``Authorization: AWS4-HMAC-SHA256 Credential=...,
+    # SignedHeaders=..., Signature=...``, ``"authorization": "Bearer ..."``,
+    # ``HTTP_AUTHORIZATION=...``.
+    re.compile(
+        r"""(?i)((?:http_)?authorization["']?\s*[:=]\s*["']?)"""
+        rf"(?:AWS4-HMAC-SHA256\s+{_AWS4_VALUE}|(?:Bearer|Basic|Digest|AWS)\s+{_TOKEN}|{_TOKEN})"
+    ),
+    re.compile(rf"(?i)(AWS4-HMAC-SHA256\s+)(?:{_AWS4_VALUE}|{_TOKEN})"),
+    re.compile(rf"""(?i)((?:http_)?x[-_]amz[-_]security[-_]token["']?\s*[:=]\s*["']?){_TOKEN}"""),
+    re.compile(rf"""(?i)(x[-_]amz[-_]signature["']?\s*[:=]\s*["']?){_TOKEN}"""),
+    re.compile(r"""(?i)(signature["']?\s*[:=]\s*["']?)[0-9a-f]{16,}"""),
+    re.compile(rf"""(?i)(credential["']?\s*[:=]\s*["']?){_TOKEN}"""),
+)
+
+_CUT_MARKER = re.compile(r"(?:…(?: \[truncated from \d+ characters\])?)?\Z")
+"""A cut's trailing marker (``…``, or ours with the original size), looked past at the end."""
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
+_URL_SAFE = str.maketrans("+/", "-_")
+_MIN_ENCODED = 16
+"""Shorter base64 forms of a secret are not looked for (they would match ordinary text)."""
 
 _T = TypeVar("_T")
 
@@ -105,6 +129,13 @@ def call_quietly(function: Callable[[], _T]) -> _T:
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """Return ``text`` without the given secrets and without any signing material.
 
+    Each secret is removed verbatim, base64-encoded (at each of the three byte alignments a
+    secret can have inside encoded data, in the standard and URL-safe alphabets: a proxy's
+    request dump, a log line), and as a fragment where the text was cut: a text ending with
+    the head of a secret (before a trailing ``…`` marker) or starting with its tail, 8
+    characters or more. Then the generic signing patterns (:data:`_PATTERNS`) are replaced.
+    Scrubbing a scrubbed text changes nothing, so it may run at every layer.
+
     Args:
         text: A message, detail or log text.
         secrets: Exact strings to remove (secret keys, session tokens, signatures); those
@@ -113,11 +144,76 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     Returns:
         The text, each secret and each signing value replaced by ``[redacted]``.
     """
-    for secret in secrets:
-        if len(secret) >= _MIN_SECRET and secret in text:
+    known = [secret for secret in secrets if len(secret) >= _MIN_SECRET]
+    for secret in known:
+        if secret in text:
             text = text.replace(secret, REDACTED)
+    for secret in known:
+        for form in _encoded_forms(secret):
+            if form in text:
+                text = _replace_encoded(text, form)
+        text = _replace_fragments(text, secret)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_forms(secret: str) -> tuple[str, ...]:
+    """The base64 characters that encode ``secret`` alone, at byte offsets 0, 1 and 2.
+
+    Inside encoded data the secret's first byte may start a 3-byte group or be its second or
+    third byte; the characters that also encode a neighbouring byte are left out, so each
+    form is what any encoding of any text holding the secret contains.
+    """
+    raw = secret.encode()
+    forms: list[str] = []
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + raw).decode()
+        form = encoded[-(-4 * offset // 3) : 8 * (offset + len(raw)) // 6]
+        if len(form) >= _MIN_ENCODED:
+            forms.extend(dict.fromkeys((form, form.translate(_URL_SAFE))))
+    return tuple(forms)
+
+
+def _replace_encoded(text: str, form: str) -> str:
+    """Replace each ``form`` in ``text``, widened to whole 4-character groups of its base64 run.
+
+    Widening keeps what is left of the run decodable (a reader decoding the rest sees no
+    error, and no partial character of the secret).
+    """
+    start = text.find(form)
+    while start >= 0:
+        run = start
+        while run > 0 and text[run - 1] in _BASE64_CHARS:
+            run -= 1
+        end = start + len(form)
+        run_end = end
+        while run_end < len(text) and text[run_end] in _BASE64_CHARS:
+            run_end += 1
+        head = run + (start - run) // 4 * 4
+        tail = min(run_end, run + -(-(end - run) // 4) * 4)
+        text = text[:head] + REDACTED + text[tail:]
+        start = text.find(form, head + len(REDACTED))
+    return text
+
+
+def _replace_fragments(text: str, secret: str) -> str:
+    """Redact the head of ``secret`` ending ``text`` and the tail of it starting ``text``.
+
+    What a cut leaves of a secret that straddled it (a body read up to a cap, a message
+    bounded before it was scrubbed). The longest such fragment of 8 characters or more goes.
+    """
+    marker = _CUT_MARKER.search(text, max(0, len(text) - 64))
+    stop = marker.start() if marker is not None else len(text)
+    for size in range(min(len(secret) - 1, stop), _MIN_SECRET - 1, -1):
+        if text.endswith(secret[:size], 0, stop):
+            text = text[: stop - size] + REDACTED + text[stop:]
+            break
+    for size in range(min(len(secret) - 1, len(text)), _MIN_SECRET - 1, -1):
+        if text.startswith(secret[-size:]):
+            text = REDACTED + text[size:]
+            break
     return text
 
 

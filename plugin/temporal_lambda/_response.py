@@ -8,8 +8,10 @@ Decisions worth knowing:
 - The error code of a service error is taken exactly as botocore's ``RestJSONParser`` does:
   the ``x-amzn-ErrorType`` header cut at the first ``:``, else the body's ``code``/``Code``,
   else its ``__type`` (namespace before ``#`` dropped). When none of them is present the code
-  is ``"Unknown"`` (so the ``ApplicationError`` type is ``"Lambda.Unknown"``), and the status
-  code alone decides whether it is retryable; botocore would use the status as the code, which
+  is the one the status itself names — 429 ``TooManyRequestsException``, 413
+  ``RequestTooLargeException`` (a proxy or load balancer in front of Lambda answers so) — and
+  otherwise ``"Unknown"`` (so the ``ApplicationError`` type is ``"Lambda.Unknown"``), the status
+  code alone deciding whether it is retryable; botocore would use the status as the code, which
   makes a poor ``ApplicationError`` type.
 - The three spellings of "payload too large" (``RequestTooLargeException``,
   ``SerializedRequestEntityTooLargeException`` and the unmodelled
@@ -17,6 +19,10 @@ Decisions worth knowing:
   ``RequestTooLargeException``.
 - Retryable or not is :func:`temporal_lambda._codes.is_retryable`'s answer.
 - A function error document without ``errorType`` is reported as ``UnknownFunctionError``.
+- Every text taken from an error answer (message, error type, stack trace, log tail) is
+  scrubbed of the call's secrets and of signing material
+  (:func:`temporal_lambda._redact.scrub`) as soon as it is read, before any bound cuts it:
+  a cut would leave a part of a secret that no longer matches it.
 """
 
 from __future__ import annotations
@@ -27,17 +33,19 @@ import datetime
 import email.utils
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from temporal_lambda._codes import (
     REQUEST_TOO_LARGE,
     TOO_LARGE_SPELLINGS,
+    TOO_MANY_REQUESTS,
     UNKNOWN_CODE,
     UNKNOWN_FUNCTION_ERROR_TYPE,
     is_retryable,
 )
 from temporal_lambda._errors import FunctionErrorInfo, LambdaFunctionError, LambdaServiceError
+from temporal_lambda._redact import scrub
 from temporal_lambda._spec import (
     DURABLE_EXECUTION_ARN_HEADER,
     ERROR_TYPE_HEADER,
@@ -62,6 +70,8 @@ DEFAULT_MAX_RETRY_AFTER = float(MAX_FUNCTION_DURATION)
 _NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 _MAX_MESSAGE = 4096
 """Longest message taken from a raw (non-JSON) response body."""
+_CODE_OF_STATUS = {429: TOO_MANY_REQUESTS, 413: REQUEST_TOO_LARGE}
+"""The code an answer without one (a proxy's, a load balancer's) gets from its status."""
 _REQUEST_ID = REQUEST_ID_HEADER.lower()
 _ERROR_TYPE = ERROR_TYPE_HEADER.lower()
 _RETRY_AFTER = RETRY_AFTER_HEADER.lower()
@@ -112,7 +122,9 @@ def _function_error_info(
     payload: Any,
     encoding: PayloadEncoding,
     log_tail: str | None,
+    secrets: Sequence[str],
 ) -> FunctionErrorInfo:
+    """Read the function's error document, its texts scrubbed before anything bounds them."""
     doc: Mapping[str, Any] = payload if isinstance(payload, dict) else {}
     error_type = doc.get("errorType")
     if not isinstance(error_type, str) or not error_type:
@@ -122,32 +134,35 @@ def _function_error_info(
         if encoding is PayloadEncoding.EMPTY:
             message = f"function failed ({function_error}) with an empty error document"
         elif encoding is PayloadEncoding.JSON:
-            message = _truncate(json.dumps(payload, ensure_ascii=False))
+            message = _truncate(scrub(json.dumps(payload, ensure_ascii=False), secrets))
         else:
-            message = _truncate(str(payload))
+            message = _truncate(scrub(str(payload), secrets))
     elif not isinstance(message, str):
-        message = _truncate(json.dumps(message, ensure_ascii=False))
+        message = _truncate(scrub(json.dumps(message, ensure_ascii=False), secrets))
+    message_size = len(message)
+    message = scrub(message, secrets)
     raw_trace = doc.get("stackTrace")
     stack_trace: list[str] = []
     if isinstance(raw_trace, list):
         stack_trace = [
-            line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)
+            scrub(line if isinstance(line, str) else json.dumps(line, ensure_ascii=False), secrets)
             for line in raw_trace
         ]
     elif isinstance(raw_trace, str):
-        stack_trace = [raw_trace]
+        stack_trace = [scrub(raw_trace, secrets)]
     doc_request_id = doc.get("requestId")
     request_id = headers.get(_REQUEST_ID) or (
         doc_request_id if isinstance(doc_request_id, str) else None
     )
     return FunctionErrorInfo(
-        error_type=error_type,
+        error_type=scrub(error_type, secrets),
         message=message,
+        message_size=message_size,
         stack_trace=stack_trace,
         function_error=function_error,
         request_id=request_id,
         executed_version=headers.get(_EXECUTED_VERSION),
-        log_tail=log_tail,
+        log_tail=None if log_tail is None else scrub(log_tail, secrets),
     )
 
 
@@ -159,6 +174,7 @@ def parse_response(
     body: bytes,
     *,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    secrets: Sequence[str] = (),
 ) -> LambdaInvokeResult:
     """Turn the Lambda API's answer into a result, or raise the error it reports.
 
@@ -169,6 +185,7 @@ def parse_response(
         headers: The response headers (looked up case-insensitively).
         body: The response body.
         max_retry_after: The longest ``Retry-After`` honoured, in seconds.
+        secrets: The secrets the call was signed with, scrubbed from an error's texts.
 
     Returns:
         The result, with the body decoded as JSON, text or base64. When the function failed
@@ -182,13 +199,15 @@ def parse_response(
         LambdaServiceError: the status is not 2xx (see :func:`classify_service_error`).
     """
     if not 200 <= status_code < 300:
-        raise classify_service_error(status_code, headers, body, max_retry_after=max_retry_after)
+        raise classify_service_error(
+            status_code, headers, body, max_retry_after=max_retry_after, secrets=secrets
+        )
     lowered = _lower(headers)
     payload, encoding = _decode_body(body)
     log_tail = _decode_log_tail(lowered.get(_LOG_RESULT))
     function_error = lowered.get(_FUNCTION_ERROR)
     if function_error is not None and request.raise_on_function_error:
-        info = _function_error_info(function_error, lowered, payload, encoding, log_tail)
+        info = _function_error_info(function_error, lowered, payload, encoding, log_tail, secrets)
         raise LambdaFunctionError(
             info, retryable=info.error_type not in request.non_retryable_function_errors
         )
@@ -281,6 +300,7 @@ def classify_service_error(
     body: bytes,
     *,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    secrets: Sequence[str] = (),
 ) -> LambdaServiceError:
     """Build the error for a non-2xx answer of the Lambda API.
 
@@ -290,6 +310,8 @@ def classify_service_error(
         body: The response body (JSON error document, or anything a proxy sent).
         max_retry_after: The longest ``Retry-After`` honoured, in seconds (see
             :func:`retry_after_seconds`).
+        secrets: The secrets the call was signed with: the message (which may echo the
+            request's headers) is scrubbed of them before it is cut to 4,096 characters.
 
     Returns:
         The error, with code (``error_type`` is ``Lambda.<code>``), message, retryability,
@@ -307,7 +329,7 @@ def classify_service_error(
         except ValueError:
             parsed = None
         doc = parsed if isinstance(parsed, dict) else {"message": text}
-    code = _error_code(lowered, doc) or UNKNOWN_CODE
+    code = _error_code(lowered, doc) or _CODE_OF_STATUS.get(status_code, UNKNOWN_CODE)
     if code in TOO_LARGE_SPELLINGS:
         code = REQUEST_TOO_LARGE
     message = doc.get("message", doc.get("Message"))
@@ -316,7 +338,7 @@ def classify_service_error(
     kind = doc.get("Type")
     reason = doc.get("Reason")
     return LambdaServiceError(
-        _truncate(message),
+        _truncate(scrub(message, secrets)),
         code=code,
         status_code=status_code,
         retryable=is_retryable(code, status_code),

@@ -16,7 +16,9 @@ member is sent as its string). Everything else is refused, naming where it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_PAYLOAD_LIMIT = 2 * 1024 * 1024
@@ -47,36 +49,114 @@ _INT_BOUND = 10**18
 """Integers strictly inside ±10**18 are at most 19 digits and a sign."""
 _FLOAT_CHARS = 24
 """The longest ``repr`` of a finite float (``-2.2250738585072014e-308``)."""
-_payload_limits: dict[tuple[str, str | None], int] = {}
 
 
-def set_payload_limit(namespace: str, task_queue: str | None, limit: int) -> None:
-    """Make ``limit`` the payload limit workflows on this task queue check requests against.
+MAX_TASK_REQUESTS = 4 * 1024 * 1024 - 256 * 1024
+"""Most encoded request bytes :func:`~temporal_lambda.workflow.invoke_lambda` schedules in one
+workflow task: 3.75 MiB.
 
-    Called by the plugin when it configures a worker (``task_queue`` its queue) or a replayer
-    (``None``: any queue of the namespace). Kept per queue, because workers of one process
-    may differ (one client with external storage, another without); several plugins for one
-    queue keep the smallest limit, so none lets through what another's server would refuse.
+A workflow task's completion carries every activity it schedules in one gRPC message, and
+gRPC refuses a message over 4 MiB (its default, which Temporal's server keeps): the workflow
+is then terminated (``GrpcMessageTooLarge``), with nothing it can catch. The 256 KiB left
+over is for the workflow's other commands (timers, child workflows, its own result)."""
+
+CODEC_MARGIN = 0.01
+"""The share of a limit kept free when it is estimated through a payload codec."""
+
+
+@dataclass(frozen=True)
+class PayloadLimits:
+    """What the workflow checks requests against, in bytes before the payload codec.
+
+    Attributes:
+        request: The largest request (its ``Payloads``, encoded by the payload converter).
+        task: The most request bytes scheduled by one workflow task.
+    """
+
+    request: int
+    task: int
+
+
+DEFAULT_LIMITS = PayloadLimits(DEFAULT_PAYLOAD_LIMIT, MAX_TASK_REQUESTS)
+"""A worker without the plugin, or without a codec: Temporal's defaults."""
+UNLIMITED = PayloadLimits(UNLIMITED_PAYLOAD, UNLIMITED_PAYLOAD)
+"""A client with external storage: Temporal keeps small references to large payloads."""
+
+_active: dict[tuple[str, str | None], tuple[PayloadLimits, ...]] = {}
+"""The limits of each running worker (``(namespace, task_queue)``) and replayer
+(``(namespace, None)``). Replaced, never changed in place: workflow threads read it."""
+
+
+def limits_through_codec(
+    limit: int, samples: tuple[tuple[int, int], tuple[int, int]]
+) -> PayloadLimits:
+    """Estimate the limits before a payload codec from two measured encodings through it.
+
+    The codec's growth is taken as linear (``encoded = slope * size + intercept``), which
+    holds for base64 wrapping, encryption (a fixed header and tag) and compression (random
+    bytes do not compress, so they measure its worst case). A request is allowed when its
+    estimated encoded size fits the limit less :data:`CODEC_MARGIN`; a codec whose growth is
+    not roughly linear makes this an estimate only.
+
+    Args:
+        limit: The namespace's payload limit, after the codec.
+        samples: Two ``(size before, size after)`` pairs, of different sizes.
+
+    Returns:
+        The request and per-task limits before the codec (never above the ones without it).
+    """
+    (small, small_encoded), (large, large_encoded) = samples
+    slope = (large_encoded - small_encoded) / (large - small)
+    if slope <= 0:
+        return PayloadLimits(limit, MAX_TASK_REQUESTS)
+    intercept = max(0.0, small_encoded - slope * small)
+
+    def before(after: int) -> int:
+        return max(1, min(after, int((after * (1 - CODEC_MARGIN) - intercept) / slope)))
+
+    return PayloadLimits(before(limit), before(MAX_TASK_REQUESTS))
+
+
+@contextmanager
+def registered_limits(
+    namespace: str, task_queue: str | None, limits: PayloadLimits
+) -> Iterator[None]:
+    """Make ``limits`` the ones workflows of this queue check, while the block runs.
+
+    The plugin registers a worker's limits for its lifetime (``task_queue`` its queue), and
+    a replayer's (``None``: any queue of the namespace) for the replay: a worker or replayer
+    that stopped leaves nothing behind, so a later one in the process checks its own. When
+    several running on one queue differ (one client with external storage, one without),
+    the smallest applies, so none lets through what another's server would refuse.
 
     Args:
         namespace: The worker's namespace.
         task_queue: The worker's task queue; ``None`` for a replayer.
-        limit: The largest encoded payload, in bytes, that the namespace accepts.
+        limits: The limits, in bytes before the codec.
     """
-    known = _payload_limits.get((namespace, task_queue))
-    _payload_limits[(namespace, task_queue)] = limit if known is None else min(known, limit)
+    key = (namespace, task_queue)
+    _active[key] = (*_active.get(key, ()), limits)
+    try:
+        yield
+    finally:
+        remaining = list(_active.get(key, ()))
+        remaining.remove(limits)
+        if remaining:
+            _active[key] = tuple(remaining)
+        else:
+            _active.pop(key, None)
 
 
-def payload_limit(namespace: str, task_queue: str) -> int:
-    """Return the payload limit (bytes) of a workflow's namespace and task queue.
+def payload_limits(namespace: str, task_queue: str) -> PayloadLimits:
+    """Return the limits of a workflow's namespace and task queue.
 
-    The limit its worker's plugin set, else the one a replayer set for the namespace, else
-    :data:`DEFAULT_PAYLOAD_LIMIT`.
+    Those of the running workers of its queue, else of the running replayers of its
+    namespace, else :data:`DEFAULT_LIMITS`; the smallest of each when several run.
     """
-    limit = _payload_limits.get((namespace, task_queue))
-    if limit is None:
-        limit = _payload_limits.get((namespace, None), DEFAULT_PAYLOAD_LIMIT)
-    return limit
+    active = _active.get((namespace, task_queue)) or _active.get((namespace, None))
+    if not active:
+        return DEFAULT_LIMITS
+    return PayloadLimits(min(x.request for x in active), min(x.task for x in active))
 
 
 def payloads_size(sizes: Iterable[int]) -> int:

@@ -7,7 +7,10 @@ registers on the worker.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from typing import Any, NoReturn
@@ -21,9 +24,11 @@ from temporalio.workflow import ActivityCancellationType
 from temporal_lambda._codes import NON_RETRYABLE_ERROR_TYPES, VALIDATION_ERROR_TYPE
 from temporal_lambda._sizes import (
     ENCODING_OVERHEAD,
+    MAX_TASK_REQUESTS,
+    UNLIMITED_PAYLOAD,
     describe_refusal,
     json_bound,
-    payload_limit,
+    payload_limits,
     payload_size,
     payloads_size,
 )
@@ -43,6 +48,37 @@ TIMEOUT_MARGIN = timedelta(minutes=1)
 """Added to the function's timeout for network, throttling and cold start."""
 DEFAULT_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 """How long the server waits for a heartbeat before it retries the attempt elsewhere."""
+REFUSAL_MARKER = "temporal_lambda.refused"
+"""The patch marker a size refusal leaves in history (``temporal_lambda.refused.<n>``, the
+``n``-th call of the run), so that a replay makes the decision the run made (see
+:func:`_activity_input`)."""
+
+
+@dataclass
+class _RunState:
+    """What :func:`invoke_lambda` keeps for one workflow run instance."""
+
+    calls: int = 0
+    """Calls made by this instance so far (the number of the next one's refusal marker)."""
+    task: int = -1
+    """The history length of the workflow task ``scheduled`` counts for."""
+    scheduled: int = 0
+    """Request bytes scheduled by that workflow task."""
+
+
+_RUNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RunState] = weakref.WeakKeyDictionary()
+"""Per workflow run instance, keyed by its event loop: the SDK runs each instance (each
+cached run, each replay from the start) in a loop of its own, so the state lives exactly as
+long as the instance, and a replay starts afresh as the original run did."""
+
+
+def _run_state() -> _RunState:
+    """Return this workflow run instance's state (made on its first call)."""
+    loop = asyncio.get_running_loop()
+    state = _RUNS.get(loop)
+    if state is None:
+        state = _RUNS[loop] = _RunState()
+    return state
 
 
 def default_retry_policy(non_retryable_function_errors: Sequence[str] = ()) -> RetryPolicy:
@@ -132,11 +168,19 @@ def _activity_input(request: LambdaInvokeRequest) -> Any:
     """Check that ``request`` can cross Temporal, and return what to schedule the activity with.
 
     Payload and client context must be JSON values nested at most
-    :data:`~temporal_lambda._sizes.MAX_PAYLOAD_DEPTH` deep (one iterative walk), and the
-    request must encode within the namespace's payload limit. With Temporal's default
-    converter, a walk's bound far below the limit proves the request fits without encoding
-    it; otherwise it is encoded here with the workflow's converter, and (default converter
-    only) handed to the activity already encoded, so it is not encoded twice.
+    :data:`~temporal_lambda._sizes.MAX_PAYLOAD_DEPTH` deep (one iterative walk), the request
+    must encode within the namespace's payload limit, and the requests scheduled by one
+    workflow task must stay within :data:`~temporal_lambda._sizes.MAX_TASK_REQUESTS` together
+    (the task's completion is one gRPC message). With Temporal's default converter, a walk's
+    bound far below the limits proves the request fits without encoding it; otherwise it is
+    encoded here with the workflow's converter, and (default converter only) handed to the
+    activity already encoded, so it is not encoded twice.
+
+    The two size decisions depend on configuration (``payload_limit``, external storage, a
+    codec), which may change while a workflow runs. A refusal therefore leaves a patch
+    marker in history, and on replay the decision is the recorded one: refused where the
+    marker is, scheduled where it is not, whatever today's limits say (the JSON checks are
+    the request's own, and are made again).
 
     Raises:
         ApplicationError: ``Lambda.ValidationError``, non-retryable, with the field's name
@@ -150,33 +194,76 @@ def _activity_input(request: LambdaInvokeRequest) -> Any:
         if context_bound is None:
             _refuse(describe_refusal(request.client_context, "client_context"), "client_context")
         bound += context_bound
+    bound += _fields_bound(request) + ENCODING_OVERHEAD
     info = workflow.info()
-    limit = payload_limit(info.namespace, info.task_queue)
+    limits = payload_limits(info.namespace, info.task_queue)
+    state = _run_state()
+    marker = f"{REFUSAL_MARKER}.{state.calls}"
+    state.calls += 1
     converter = workflow.payload_converter()
     default = _is_default_json(converter)
-    if default and bound + _fields_bound(request) + ENCODING_OVERHEAD <= limit:
-        return request
-    failure: str | None = None
-    try:
-        payloads = converter.to_payloads([request])
-    except Exception as exc:  # the converter's own refusal; its message may quote the payload
-        failure = type(exc).__name__
-    if failure is not None:
-        _refuse(
-            f"the request cannot be encoded by the workflow's payload converter: {failure}",
-            "payload",
-        )
-    size = payloads_size(map(payload_size, payloads))
-    if size > limit:
-        _refuse(
+    budgeted = limits.task < UNLIMITED_PAYLOAD
+    if budgeted:
+        task = info.get_current_history_length()
+        if state.task != task:
+            state.task, state.scheduled = task, 0
+    payloads = None
+    size = bound
+    if (
+        not default
+        or bound > limits.request
+        or (budgeted and state.scheduled + bound > limits.task)
+    ):
+        payloads = _encode(converter, request)
+        size = payloads_size(map(payload_size, payloads))
+    refusal: str | None = None
+    if size > limits.request:
+        refusal = (
             f"the request is {size} bytes once encoded for Temporal, over its payload limit of "
-            f"{limit} bytes; nothing was sent. Send a smaller payload (e.g. a reference to an "
-            "object in S3) or turn on external storage for large payloads",
+            f"{limits.request} bytes; nothing was sent. Send a smaller payload (e.g. a "
+            "reference to an object in S3) or turn on external storage for large payloads"
+        )
+    elif budgeted and state.scheduled + size > limits.task:
+        refusal = (
+            f"the request is {size} bytes once encoded for Temporal, and this workflow task "
+            f"already scheduled {state.scheduled} bytes of requests: together over the "
+            f"{limits.task} bytes one workflow task may schedule (its completion is one gRPC "
+            f"message of at most 4 MiB); nothing was sent. Await the calls in smaller groups "
+            "(each group in a workflow task of its own) or turn on external storage for large "
+            "payloads"
+        )
+    if workflow.unsafe.is_replaying():
+        refused = workflow.patched(marker)  # what the run decided when it made this call
+    else:
+        refused = refusal is not None
+        if refused:
+            workflow.patched(marker)  # records the decision, for replays
+    if refused:
+        _refuse(
+            refusal
+            or "the request did not fit Temporal's payload limit, or this workflow task's "
+            "share of it, when the run first made this call (the refusal is in its "
+            "history); nothing was sent",
             "payload",
         )
-    if default and len(payloads) == 1:
+    if budgeted:
+        state.scheduled += size
+    if payloads is not None and default and len(payloads) == 1:
         return RawValue(payloads[0])
     return request
+
+
+def _encode(converter: PayloadConverter, request: LambdaInvokeRequest) -> list[Any]:
+    """Encode ``request`` with the workflow's converter, refusing what it cannot encode."""
+    failure: str | None = None
+    try:
+        return converter.to_payloads([request])
+    except Exception as exc:  # the converter's own refusal; its message may quote the payload
+        failure = type(exc).__name__
+    _refuse(
+        f"the request cannot be encoded by the workflow's payload converter: {failure}",
+        "payload",
+    )
 
 
 async def invoke_lambda(
@@ -254,7 +341,10 @@ async def invoke_lambda(
         temporalio.exceptions.ApplicationError: ``Lambda.ValidationError`` (non-retryable),
             raised in the workflow before anything is scheduled, when ``payload`` or
             ``client_context`` holds something other than JSON values, nests deeper than
-            256 levels, or the request is larger than Temporal's payload limit.
+            256 levels, or the request is larger than Temporal's payload limit, or than
+            what is left of the workflow task's
+            :data:`~temporal_lambda._sizes.MAX_TASK_REQUESTS` after the calls it already
+            scheduled (await large calls in smaller groups).
         temporalio.exceptions.ActivityError: the call failed; its ``cause`` is an
             ``ApplicationError`` whose ``type`` names the failure.
     """
@@ -297,6 +387,8 @@ async def invoke_lambda(
 __all__ = [
     "DEFAULT_HEARTBEAT_TIMEOUT",
     "MAX_FUNCTION_TIMEOUT",
+    "MAX_TASK_REQUESTS",
+    "REFUSAL_MARKER",
     "TIMEOUT_MARGIN",
     "default_retry_policy",
     "invoke_lambda",
