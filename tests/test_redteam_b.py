@@ -94,10 +94,6 @@ async def invoke(
 # -- the idempotency scope ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scope keys on the endpoint string as typed: case variants of one URL are two scopes",
-)
 async def test_one_endpoint_spelled_in_two_cases_is_one_scope(
     lam: LocalLambda, tmp_path: Path
 ) -> None:
@@ -117,10 +113,6 @@ async def test_one_endpoint_spelled_in_two_cases_is_one_scope(
     assert results[0].request_id == results[1].request_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the resolved default endpoint and the same URL with :443 are two scopes",
-)
 async def test_default_endpoint_and_the_same_url_with_its_port_are_one_scope(
     tmp_path: Path,
 ) -> None:
@@ -149,10 +141,6 @@ async def test_default_endpoint_and_the_same_url_with_its_port_are_one_scope(
     assert len(calls) == 1, [str(c.url) for c in calls]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a full ARN and a partial ARN of one function (both with the account) are two scopes",
-)
 async def test_one_function_by_full_and_partial_arn_is_one_scope(
     lam: LocalLambda, tmp_path: Path
 ) -> None:
@@ -175,10 +163,6 @@ async def test_one_function_by_full_and_partial_arn_is_one_scope(
     assert len(lam.records("charge")) == 1, "one function, one key: called twice"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qualifier in the name vs qualifier= is the same call, refused as IdempotencyKeyReused",
-)
 async def test_qualifier_in_the_name_or_as_option_is_the_same_request(
     lam: LocalLambda, tmp_path: Path
 ) -> None:
@@ -232,10 +216,6 @@ class FlakyCodec(PayloadCodec):
         return [Payload.FromString(p.data[::-1]) for p in payloads]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a codec failing to encode the stored result leaves the record claimed until its lease",
-)
 async def test_codec_encode_failure_does_not_hold_the_key_for_the_whole_lease(
     lam: LocalLambda, tmp_path: Path
 ) -> None:
@@ -259,10 +239,6 @@ async def test_codec_encode_failure_does_not_hold_the_key_for_the_whole_lease(
     assert second.payload == {"charged": 42}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a transient codec failure on decode is reported as a permanently unreadable record",
-)
 async def test_codec_decode_failure_is_retryable(lam: LocalLambda, tmp_path: Path) -> None:
     store = SQLiteIdempotencyStore(tmp_path / "store.sqlite3")
     client = LambdaClient(
@@ -328,19 +304,15 @@ async def test_store_file_readable_by_others_and_not_ours_is_not_used(
 # -- the result store with external storage ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with external storage on, a 3 MB result fails IdempotencyResultTooLarge after it ran",
-)
 async def test_large_result_with_external_storage_and_the_store(
     dev_env: WorkflowEnvironment, lam: LocalLambda, task_queue: str, tmp_path: Path
 ) -> None:
     """Issue 14: "the idempotency store keeps references, not 6 MB blobs"."""
     store = SQLiteIdempotencyStore(tmp_path / "store.sqlite3")
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=LOCAL_CREDS,
+        client=LambdaClient(
+            region="us-east-1", endpoint_url=lam.endpoint_url, credentials=LOCAL_CREDS
+        ),
         idempotency_store=store,
         external_storage=local_storage(tmp_path / "payloads"),
     )
@@ -369,24 +341,33 @@ async def test_large_result_with_external_storage_and_the_store(
 # -- one plugin on the client and on the worker ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="one plugin on Client and Worker: 'More than one activity named temporal_lambda.invoke'",
-)
 async def test_plugin_on_client_and_on_worker(
     dev_env: WorkflowEnvironment, lam: LocalLambda, task_queue: str
 ) -> None:
-    """The README moved the plugin to Client.connect; a worker still passing it must work."""
+    """The README moved the plugin to Client.connect; a worker still passing it is told so.
+
+    The refusal names the plugin and the fix (not the SDK's "More than one activity named
+    temporal_lambda.invoke"), and a worker built as the README says runs the call once.
+    """
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=LOCAL_CREDS,
+        client=LambdaClient(
+            region="us-east-1", endpoint_url=lam.endpoint_url, credentials=LOCAL_CREDS
+        ),
         idempotency_store=None,
     )
     client = Client(
         dev_env.client.service_client, namespace=dev_env.client.namespace, plugins=[plugin]
     )
-    async with Worker(client, task_queue=task_queue, workflows=[OneCallWorkflow], plugins=[plugin]):
+    with (
+        pytest.warns(UserWarning, match="present from both client and worker"),
+        pytest.raises(ValueError) as caught,
+    ):
+        Worker(client, task_queue=task_queue, workflows=[OneCallWorkflow], plugins=[plugin])
+    assert str(caught.value) == (
+        "LambdaPlugin is already on this worker's client; do not also pass it to "
+        "Worker(plugins=...)"
+    )
+    async with Worker(client, task_queue=task_queue, workflows=[OneCallWorkflow]):
         result = await client.execute_workflow(
             OneCallWorkflow.run,
             OneCall("charge", {"order": 1}),
@@ -512,10 +493,6 @@ async def echo_headers_lambda_403(request: web.Request) -> web.Response:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="temporal-lambda invoke prints an echoed token/signature: the activity scrubs, it not",
-)
 @pytest.mark.parametrize("output", ["text", "json"])
 async def test_cli_scrubs_secrets_echoed_by_the_server(output: str) -> None:
     async with http_server(echo_headers_lambda_403) as url:
@@ -528,10 +505,6 @@ async def test_cli_scrubs_secrets_echoed_by_the_server(output: str) -> None:
     assert_no_secret(out + err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="temporal-lambda invoke sends another region's ARN that the activity refuses (exit 3)",
-)
 async def test_cli_refuses_another_regions_arn_like_the_activity(lam: LocalLambda) -> None:
     name = "arn:aws:lambda:eu-west-1:123456789012:function:charge"
     client = LambdaClient(
@@ -562,9 +535,6 @@ async def test_cli_refuses_another_regions_arn_like_the_activity(lam: LocalLambd
     assert lam.records() == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the console's JSON answer carries an echoed token/signature unscrubbed"
-)
 async def test_console_scrubs_secrets_echoed_by_the_server() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEMPORAL_"))}
     env.update(
@@ -632,9 +602,9 @@ async def test_damaged_stored_payload_is_rewritten_by_the_next_store(
     lam.register("length", length_of)
     root = tmp_path / "payloads"
     plugin = LambdaPlugin(
-        region="us-east-1",
-        endpoint_url=lam.endpoint_url,
-        credentials=LOCAL_CREDS,
+        client=LambdaClient(
+            region="us-east-1", endpoint_url=lam.endpoint_url, credentials=LOCAL_CREDS
+        ),
         idempotency_store=None,
         external_storage=local_storage(root),
     )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import urllib.parse
+
+from temporal_lambda._spec import FUNCTION_NAME_RE
 
 KEY_PREFIX = "tl-"
 
@@ -30,6 +33,66 @@ def derive_idempotency_key(namespace: str, workflow_id: str, run_id: str, activi
 
 
 RECORD_KEY_PREFIX = "tls1-"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_endpoint(endpoint: str) -> str:
+    """Return ``endpoint`` spelled one way, so that two spellings of one URL are one scope.
+
+    Scheme and host are lower-cased (RFC 3986: they are case-insensitive), the scheme's
+    default port (80 for ``http``, 443 for ``https``) and a trailing ``/`` are dropped:
+    ``HTTP://LocalHost:80/`` and ``http://localhost`` name the same server. The path's case
+    is kept (paths are case-sensitive). A URL that cannot be parsed is returned as it is.
+
+    Args:
+        endpoint: The endpoint URL the client resolved.
+
+    Returns:
+        The canonical URL.
+    """
+    try:
+        parts = urllib.parse.urlsplit(endpoint)
+        port = parts.port
+    except ValueError:
+        return endpoint
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal: urlsplit dropped its brackets
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return urllib.parse.urlunsplit(
+        (scheme, host, parts.path.rstrip("/"), parts.query, parts.fragment)
+    )
+
+
+def function_scope(function_name: str) -> str:
+    """Return the function part of a record's scope: ``account:name``, or the bare name.
+
+    Every spelling the Invoke API's ``FunctionName`` pattern allows that carries the account
+    (``arn:aws:lambda:us-east-1:123456789012:function:charge``,
+    ``us-east-1:123456789012:function:charge``, ``123456789012:function:charge``,
+    ``123456789012:charge``) becomes ``123456789012:charge``; a name without an account
+    (``charge``) stays ``charge``. The region and partition need not be kept: the region is
+    a part of the scope of its own, and a name located in another region or partition than
+    the client's is refused before anything is sent. A qualifier (``:live``) is dropped: it
+    is a part of the request's fingerprint instead.
+
+    A bare name and an ARN of the same function remain two scopes: which account a bare
+    name means depends on the credentials, and finding out would cost an STS call.
+
+    Args:
+        function_name: The function name as the request gives it.
+
+    Returns:
+        The scope's function part (``function_name`` itself if it is not a function name).
+    """
+    match = FUNCTION_NAME_RE.fullmatch(function_name)
+    if match is None:
+        return function_name
+    name: str = match.group("name")
+    account: str | None = match.group("account")  # "123456789012:", colon included
+    return f"{account}{name}" if account else name
 
 
 def scoped_record_key(
@@ -49,11 +112,16 @@ def scoped_record_key(
     id changes with every rotation of temporary credentials, and a rotation must not
     call a function again.
 
+    The endpoint and the function are canonicalised first (:func:`canonical_endpoint`,
+    :func:`function_scope`), so two spellings of one endpoint or of one function (full and
+    partial ARN) are one scope. Canonical spellings (a resolved AWS endpoint, a bare name)
+    give the same key as before the canonicalisation, so records written then are found.
+
     Args:
         namespace: The workflow's namespace.
         endpoint: The endpoint URL the client resolved.
         region: The region requests are signed for.
-        function: The function name or ARN, without qualifier.
+        function: The function name or ARN (a qualifier is ignored).
         tenant_id: The request's tenant id, if any.
         key: The idempotency key the function sees.
 
@@ -61,7 +129,14 @@ def scoped_record_key(
         ``"tls1-"`` followed by the unpadded URL-safe base64 of a SHA-256 digest (48
         characters).
     """
-    fields = (namespace, endpoint, region, function, tenant_id or "", str(tenant_id is not None))
+    fields = (
+        namespace,
+        canonical_endpoint(endpoint),
+        region,
+        function_scope(function),
+        tenant_id or "",
+        str(tenant_id is not None),
+    )
     material = "\x1f".join((*fields, key)).encode()
     digest = hashlib.sha256(material).digest()
     return RECORD_KEY_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

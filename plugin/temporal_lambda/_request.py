@@ -61,8 +61,8 @@ __all__ = [
     "IDEMPOTENCY_KEY_RE",
     "MAX_IDEMPOTENCY_KEY",
     "PreparedCall",
+    "effective_qualifier",
     "prepare_call",
-    "unqualified",
     "validate_idempotency_key",
 ]
 
@@ -504,9 +504,12 @@ def _check_size(body: bytes, limit: int, label: str) -> None:
         )
 
 
-def unqualified(function_name: str) -> str:
-    """Return the function name (or ARN) without its ``:qualifier``."""
-    match = FUNCTION_NAME_RE.fullmatch(function_name)
-    if match is None or match.group("qualifier") is None:
-        return function_name
-    return function_name[: match.start("qualifier") - 1]
+def effective_qualifier(request: LambdaInvokeRequest) -> str | None:
+    """Return the qualifier the call carries: the function name's, else the option's.
+
+    :func:`prepare_call` refuses a request whose two qualifiers differ, so for a valid
+    request this is the one qualifier on the wire, however it was given.
+    """
+    match = FUNCTION_NAME_RE.fullmatch(request.function_name)
+    named: str | None = match.group("qualifier") if match is not None else None
+    return named if named is not None else request.qualifier
