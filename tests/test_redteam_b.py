@@ -264,10 +264,6 @@ async def test_codec_decode_failure_is_retryable(lam: LocalLambda, tmp_path: Pat
 # -- the store file ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a store file of another user, readable by all, is used as is (results readable)",
-)
 @pytest.mark.parametrize("through_symlink", [False, True], ids=["file", "symlink"])
 async def test_store_file_readable_by_others_and_not_ours_is_not_used(
     tmp_path: Path, through_symlink: bool
@@ -414,9 +410,6 @@ def assert_no_secret(text: str) -> None:
         assert secret not in text, f"{secret!r} in {text[:400]!r}"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="S3 error messages are not scrubbed: an echoed token reaches the error"
-)
 async def test_s3_error_echoing_the_request_headers_is_scrubbed() -> None:
     async with http_server(echo_headers_403) as url:
         s3 = S3Client(
@@ -432,7 +425,6 @@ async def test_s3_error_echoing_the_request_headers_is_scrubbed() -> None:
     assert_no_secret(str(caught.value))
 
 
-@pytest.mark.xfail(strict=True, reason="S3 GetObject reads any body whole: no size bound")
 async def test_s3_get_object_body_is_bounded() -> None:
     """A wrong endpoint or a hostile server answering 120 MB must not become 120 MB of RAM."""
     size = 120 * 1024 * 1024
@@ -585,10 +577,6 @@ def length_of(event: Any, context: Any) -> int:
     return len(str(event))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local storage trusts an existing content-addressed file: a damaged one poisons reuse",
-)
 async def test_damaged_stored_payload_is_rewritten_by_the_next_store(
     dev_env: WorkflowEnvironment, lam: LocalLambda, task_queue: str, tmp_path: Path
 ) -> None:
