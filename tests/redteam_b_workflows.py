@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +19,8 @@ class OneCall:
     function_name: str
     payload: Any = None
     max_attempts: int = 1
+    options: dict[str, Any] = field(default_factory=dict)
+    """More ``invoke_lambda`` keywords (e.g. ``idempotency_key``)."""
 
 
 @workflow.defn
@@ -32,5 +34,6 @@ class OneCallWorkflow:
             call.payload,
             start_to_close_timeout=timedelta(seconds=20),
             retry_policy=RetryPolicy(maximum_attempts=call.max_attempts),
+            **call.options,
         )
         return {"length": len(str(result.payload)), "request_id": result.request_id}
