@@ -46,7 +46,8 @@ from temporal_lambda import (
     LambdaPlugin,
 )
 from temporal_lambda._activity import STORED_PAYLOADS_MARKER, _fingerprint_fields
-from temporal_lambda._keys import canonical_endpoint, function_scope, scoped_record_key
+from temporal_lambda._keys import canonical_endpoint, scoped_record_key
+from temporal_lambda._request import function_scope
 from temporal_lambda.idempotency import (
     SQLiteIdempotencyStore,
     StoreUnavailable,
@@ -169,8 +170,8 @@ def test_a_bare_name_is_its_own_scope_apart_from_the_arn() -> None:
         "tenant_id": None,
         "key": "order-42",
     }
-    assert scoped_record_key(function="charge", **scope) != scoped_record_key(
-        function="123456789012:function:charge", **scope
+    assert scoped_record_key(function=function_scope("charge"), **scope) != scoped_record_key(
+        function=function_scope("123456789012:function:charge"), **scope
     )
 
 

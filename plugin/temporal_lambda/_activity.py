@@ -29,9 +29,9 @@ from temporal_lambda._errors import (
     StoreUnavailable,
     to_application_error,
 )
-from temporal_lambda._keys import derive_idempotency_key, function_scope, scoped_record_key
+from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
 from temporal_lambda._redact import scrub_error
-from temporal_lambda._request import effective_qualifier
+from temporal_lambda._request import effective_qualifier, function_scope
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
@@ -433,7 +433,7 @@ def _progress(
 def _fingerprint_fields(request: LambdaInvokeRequest) -> dict[str, Any]:
     """Return what makes two requests the same call (not how failures are handled).
 
-    The function is fingerprinted as its scope (:func:`~temporal_lambda._keys.function_scope`)
+    The function is fingerprinted as its scope (:func:`~temporal_lambda._request.function_scope`)
     and the qualifier as the one the call carries, whether the name (``charge:live``) or
     the option (``qualifier="live"``) gives it: both send one Invoke on the wire, so they
     are one call (a request giving both, different, is refused before this).
@@ -621,15 +621,16 @@ def _record_key(attempt: _Attempt, client: LambdaClient) -> str:
     A caller's key such as ``order-42`` is scoped to the namespace, the endpoint and
     region the client resolved, the function (an ARN's account included; the qualifier
     is part of the request fingerprint instead) and the tenant, so that two tenants
-    using the same key get two calls. Endpoint and function are canonicalised by
-    :func:`~temporal_lambda._keys.scoped_record_key`.
+    using the same key get two calls. The function is its scope
+    (:func:`~temporal_lambda._request.function_scope`: ``account:name`` or the bare name);
+    :func:`~temporal_lambda._keys.scoped_record_key` canonicalises the endpoint.
     """
     info = attempt.info
     return scoped_record_key(
         namespace=info.workflow_namespace or info.namespace,
         endpoint=client.endpoint,
         region=client.region,
-        function=attempt.request.function_name,
+        function=function_scope(attempt.request.function_name),
         tenant_id=attempt.request.tenant_id,
         key=attempt.key,
     )

@@ -6,8 +6,6 @@ import base64
 import hashlib
 import urllib.parse
 
-from temporal_lambda._spec import FUNCTION_NAME_RE
-
 KEY_PREFIX = "tl-"
 
 
@@ -66,35 +64,6 @@ def canonical_endpoint(endpoint: str) -> str:
     )
 
 
-def function_scope(function_name: str) -> str:
-    """Return the function part of a record's scope: ``account:name``, or the bare name.
-
-    Every spelling the Invoke API's ``FunctionName`` pattern allows that carries the account
-    (``arn:aws:lambda:us-east-1:123456789012:function:charge``,
-    ``us-east-1:123456789012:function:charge``, ``123456789012:function:charge``,
-    ``123456789012:charge``) becomes ``123456789012:charge``; a name without an account
-    (``charge``) stays ``charge``. The region and partition need not be kept: the region is
-    a part of the scope of its own, and a name located in another region or partition than
-    the client's is refused before anything is sent. A qualifier (``:live``) is dropped: it
-    is a part of the request's fingerprint instead.
-
-    A bare name and an ARN of the same function remain two scopes: which account a bare
-    name means depends on the credentials, and finding out would cost an STS call.
-
-    Args:
-        function_name: The function name as the request gives it.
-
-    Returns:
-        The scope's function part (``function_name`` itself if it is not a function name).
-    """
-    match = FUNCTION_NAME_RE.fullmatch(function_name)
-    if match is None:
-        return function_name
-    name: str = match.group("name")
-    account: str | None = match.group("account")  # "123456789012:", colon included
-    return f"{account}{name}" if account else name
-
-
 def scoped_record_key(
     *,
     namespace: str,
@@ -112,16 +81,17 @@ def scoped_record_key(
     id changes with every rotation of temporary credentials, and a rotation must not
     call a function again.
 
-    The endpoint and the function are canonicalised first (:func:`canonical_endpoint`,
-    :func:`function_scope`), so two spellings of one endpoint or of one function (full and
-    partial ARN) are one scope. Canonical spellings (a resolved AWS endpoint, a bare name)
-    give the same key as before the canonicalisation, so records written then are found.
+    The endpoint is canonicalised here (:func:`canonical_endpoint`) and the caller passes
+    the function as its scope (:func:`temporal_lambda._request.function_scope`), so two
+    spellings of one endpoint or of one function (full and partial ARN) are one scope.
+    Canonical spellings (a resolved AWS endpoint, a bare name) give the same key as before
+    the canonicalisation, so records written then are found.
 
     Args:
         namespace: The workflow's namespace.
         endpoint: The endpoint URL the client resolved.
         region: The region requests are signed for.
-        function: The function name or ARN (a qualifier is ignored).
+        function: The function's scope: ``account:name``, or the bare name.
         tenant_id: The request's tenant id, if any.
         key: The idempotency key the function sees.
 
@@ -133,7 +103,7 @@ def scoped_record_key(
         namespace,
         canonical_endpoint(endpoint),
         region,
-        function_scope(function),
+        function,
         tenant_id or "",
         str(tenant_id is not None),
     )
