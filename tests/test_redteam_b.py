@@ -451,7 +451,7 @@ async def test_s3_get_object_body_is_bounded() -> None:
 # -- the command line -----------------------------------------------------------------------
 
 
-async def cli(*args: str) -> tuple[int, str, str]:
+async def cli(*args: str, **more_env: str) -> tuple[int, str, str]:
     """Run ``python -m temporal_lambda`` with credentials only in its environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEMPORAL_"))}
     env.update(
@@ -462,6 +462,7 @@ async def cli(*args: str) -> tuple[int, str, str]:
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         TEMPORAL_CONFIG_FILE=os.devnull,
         PYTHONPATH=str(ROOT / "plugin"),
+        **more_env,
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

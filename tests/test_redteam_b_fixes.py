@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import sqlite3
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -67,10 +66,7 @@ from temporal_lambda.testing import LocalLambda
 from tests.moto_s3 import boto_s3, moto_url  # noqa: F401  (session fixture)
 from tests.redteam_b_workflows import OneCall, OneCallWorkflow
 from tests.test_redteam_b import (
-    ACCESS_KEY,
     LOCAL_CREDS,
-    SECRET_KEY,
-    SESSION_TOKEN,
     FlakyCodec,
     activity_env,
     assert_no_secret,
@@ -80,7 +76,6 @@ from tests.test_redteam_b import (
 )
 
 MB = 1_000_000
-PLUGIN_PATH = str(Path(__file__).resolve().parent.parent / "plugin")
 UNREADABLE = (
     r"^charge already ran for idempotency key k-1, and its stored result cannot be read "
     r"\((?P<reason>.+)\); not calling it again: repair or delete the record to call it anew$"
@@ -691,22 +686,8 @@ async def test_cli_notes_a_result_a_workflow_would_get_refused(output: str) -> N
 async def test_cli_through_temporal_scrubs_secrets_echoed_by_the_server(
     dev_env: WorkflowEnvironment,
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEMPORAL_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID=ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-        AWS_SESSION_TOKEN=SESSION_TOKEN,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        TEMPORAL_CONFIG_FILE=os.devnull,
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-        PYTHONPATH=PLUGIN_PATH,
-    )
     async with http_server(echo_headers_lambda_403) as url:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "temporal_lambda",
+        code, out, err = await cli(
             "invoke",
             "charge",
             "--region",
@@ -716,12 +697,8 @@ async def test_cli_through_temporal_scrubs_secrets_echoed_by_the_server(
             "--through-temporal",
             "--max-attempts",
             "1",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
+            TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
         )
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60.0)
-    code, out, err = proc.returncode, stdout.decode(), stderr.decode()
     assert code == 4, (code, out, err)
     assert "Lambda.AccessDeniedException" in out
     assert_no_secret(out + err)

@@ -150,7 +150,10 @@ class LambdaActivities:
                 ``None`` to call Lambda on every attempt.
             payload_codec: Encodes results kept in the store (e.g. encrypts them); default:
                 the payload codec of the worker's Temporal client, if it has one, so that
-                results at rest are as protected as they are in workflow history.
+                results at rest are as protected as they are in workflow history. When that
+                client has external storage, stored results go through its data converter
+                (this codec in place of its own), so a large one is kept in the external
+                storage and the store holds its reference.
             payload_limit: The largest encoded result (bytes) Temporal accepts; a larger
                 one fails the call with ``Lambda.ResultTooLargeForTemporal`` instead of
                 being refused by Temporal and retried (which would run the function again).

@@ -15,8 +15,13 @@ Every SQLite or file-system error becomes :class:`StoreUnavailable` in :meth:`_c
 only there; a failed transaction is rolled back, so the file is never left half-changed.
 
 At rest: a directory the store creates is ``0700`` and the file ``0600`` (SQLite gives its
-``-wal`` and ``-shm`` files the database's mode). Before each transaction a connection
-compares the path's device and inode with those of the file it opened: a file deleted or
+``-wal`` and ``-shm`` files the database's mode). A file someone else could have planted is
+refused at first use (:func:`_make_private_file`): the file's directory must be this user's,
+not a symbolic link and not writable by group or others; the file, its ``-wal`` and ``-shm``
+must be this user's regular files, not symbolic links; a file of this user's that others may
+read is made ``0600``. The file's identity is taken when it is checked and compared once SQLite
+has opened and read it, so a file swapped in between is noticed. Before each transaction a
+connection compares the path's device and inode with those of the file it opened: a file deleted or
 replaced while in use is reported (logged at ERROR, that attempt fails with
 :class:`StoreUnavailable`) and the path is opened again, so that every worker on the host
 writes to the one file there, never to a deleted inode of their own.
