@@ -7,12 +7,14 @@ import dataclasses
 import json
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
-from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.common import RawValue
+from temporalio.converter import DataConverter, PayloadCodec
 
 from temporal_lambda._attempt import LambdaAttempt
 from temporal_lambda._client import LambdaClient
@@ -24,14 +26,16 @@ from temporal_lambda._errors import (
     LambdaIdempotencyError,
     LambdaResultTooLargeError,
     RecordUnreadable,
+    StoreUnavailable,
     to_application_error,
 )
 from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
 from temporal_lambda._redact import scrub_error
-from temporal_lambda._request import unqualified
+from temporal_lambda._request import effective_qualifier, function_scope
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
+from temporal_lambda.storage._errors import StorageError
 
 MAX_HEARTBEAT_INTERVAL = 9.5
 """Heartbeat at least this often (seconds), so cancellation reaches a long call promptly.
@@ -58,6 +62,12 @@ DEFAULT_LEASE_SECONDS = 16 * 60.0
 ENCODED_RESULT_MARKER = b"\x00temporal-lambda/payload:"
 """Starts a stored result that went through a payload codec (a serialised ``Payload``
 follows); results stored without a codec are plain JSON, which never starts with NUL."""
+STORED_PAYLOADS_MARKER = b"\x00temporal-lambda/payloads:"
+"""Starts a stored result that went through the worker client's data converter because it
+has external storage: a serialised ``Payloads`` follows, holding the result's JSON as one
+payload after the codec and external storage, i.e. a reference of a few hundred bytes
+when the result is over the storage threshold (the result itself is in the storage)."""
+_T = TypeVar("_T")
 _RESULT_FIELDS = frozenset(field.name for field in dataclasses.fields(LambdaInvokeResult))
 
 
@@ -140,7 +150,10 @@ class LambdaActivities:
                 ``None`` to call Lambda on every attempt.
             payload_codec: Encodes results kept in the store (e.g. encrypts them); default:
                 the payload codec of the worker's Temporal client, if it has one, so that
-                results at rest are as protected as they are in workflow history.
+                results at rest are as protected as they are in workflow history. When that
+                client has external storage, stored results go through its data converter
+                (this codec in place of its own), so a large one is kept in the external
+                storage and the store holds its reference.
             payload_limit: The largest encoded result (bytes) Temporal accepts; a larger
                 one fails the call with ``Lambda.ResultTooLargeForTemporal`` instead of
                 being refused by Temporal and retried (which would run the function again).
@@ -212,6 +225,7 @@ class LambdaActivities:
         key = attempt.key
         record = _record_key(attempt, self._client)
         codec = self._codec()
+        converter = self._stored_converter()
         owner = f"{attempt.info.activity_id}#{attempt.info.attempt}#{uuid.uuid4().hex[:12]}"
         budget = attempt_budget(attempt.info)
         outcome = await store.begin(
@@ -225,7 +239,9 @@ class LambdaActivities:
                 "Lambda %s: returning the stored result", attempt.request.function_name
             )
             return await self._fits_temporal(
-                await _decode_result(outcome.result, codec, attempt), attempt, stored=True
+                await _decode_result(outcome.result, codec, converter, attempt),
+                attempt,
+                stored=True,
             )
         if outcome.kind == "in_progress":
             raise CallInProgress(key, outcome.retry_after or MIN_READ_TIMEOUT)
@@ -247,7 +263,25 @@ class LambdaActivities:
             await _release(store, record, owner)
             return result
         try:
-            await store.complete(record, owner, await _encode_result(result, codec))
+            encoded = await _encode_result(result, codec, converter)
+        except Exception as exc:
+            # A codec or external storage failing (a key service's hiccup): the function
+            # ran, so its result goes to Temporal, which records it; the record is
+            # released, not left claimed until its lease ends.
+            await _release(store, record, owner)
+            activity.logger.warning(
+                "Lambda %s succeeded but its result could not be encoded for the idempotency "
+                "store (%s: %s); returning it to Temporal, which records it",
+                attempt.request.function_name,
+                type(exc).__name__,
+                exc,
+            )
+            return result
+        except BaseException:
+            await _release(store, record, owner)
+            raise
+        try:
+            await store.complete(record, owner, encoded)
         except LambdaIdempotencyError as err:
             await _release(store, record, owner)
             if not err.retryable:
@@ -268,6 +302,24 @@ class LambdaActivities:
             return activity.client().data_converter.payload_codec
         except RuntimeError:  # no client: a sync activity context, or a test environment
             return None
+
+    def _stored_converter(self) -> DataConverter | None:
+        """Return the data converter stored results go through, if it has external storage.
+
+        That is the worker client's, with the given payload codec in place of its own when
+        one was given: a large result is then kept in the external storage and the store
+        holds only its reference. Without external storage, results are stored as JSON,
+        through the codec of :meth:`_codec` if there is one.
+        """
+        try:
+            converter = activity.client().data_converter
+        except RuntimeError:  # no client: a sync activity context, or a test environment
+            return None
+        if converter.external_storage is None:
+            return None
+        if self._payload_codec is not None and converter.payload_codec is not self._payload_codec:
+            converter = dataclasses.replace(converter, payload_codec=self._payload_codec)
+        return converter
 
     async def _fits_temporal(
         self, result: LambdaInvokeResult, attempt: _Attempt, *, stored: bool = False
@@ -388,12 +440,18 @@ def _progress(
 
 
 def _fingerprint_fields(request: LambdaInvokeRequest) -> dict[str, Any]:
-    """Return what makes two requests the same call (not how failures are handled)."""
+    """Return what makes two requests the same call (not how failures are handled).
+
+    The function is fingerprinted as its scope (:func:`~temporal_lambda._request.function_scope`)
+    and the qualifier as the one the call carries, whether the name (``charge:live``) or
+    the option (``qualifier="live"``) gives it: both send one Invoke on the wire, so they
+    are one call (a request giving both, different, is refused before this).
+    """
     return {
-        "function_name": request.function_name,
+        "function_name": function_scope(request.function_name),
         "payload": request.payload,
         "invocation_type": request.invocation_type,
-        "qualifier": request.qualifier,
+        "qualifier": effective_qualifier(request),
         "log_type": request.log_type,
         "client_context": request.client_context,
         "tenant_id": request.tenant_id,
@@ -428,13 +486,25 @@ def _result_from_bytes(data: bytes) -> LambdaInvokeResult:
     return LambdaInvokeResult(**{k: v for k, v in fields.items() if k in _RESULT_FIELDS})
 
 
-async def _encode_result(result: LambdaInvokeResult, codec: PayloadCodec | None) -> bytes:
-    """Serialise a result for the store, through ``codec`` when there is one.
+async def _encode_result(
+    result: LambdaInvokeResult, codec: PayloadCodec | None, converter: DataConverter | None
+) -> bytes:
+    """Serialise a result for the store, through ``converter`` or ``codec`` when given.
 
-    With a codec the record holds :data:`ENCODED_RESULT_MARKER` and the encoded
-    ``Payload``'s protobuf bytes, so the plaintext result never reaches the store.
+    With ``converter`` (the client has external storage) the record holds
+    :data:`STORED_PAYLOADS_MARKER` and the ``Payloads`` the converter made of the result's
+    JSON: a reference, when the result went to the external storage. With only a codec it
+    holds :data:`ENCODED_RESULT_MARKER` and the encoded ``Payload``'s protobuf bytes. Either
+    way the plaintext result never reaches the store.
+
+    Raises:
+        Exception: whatever the codec or the external storage raised.
     """
     data = _result_to_bytes(result)
+    if converter is not None:
+        raw = RawValue(Payload(metadata={"encoding": b"json/plain"}, data=data))
+        payloads = await converter.encode([raw])
+        return STORED_PAYLOADS_MARKER + Payloads(payloads=payloads).SerializeToString()
     if codec is None:
         return data
     (encoded,) = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=data)])
@@ -442,26 +512,42 @@ async def _encode_result(result: LambdaInvokeResult, codec: PayloadCodec | None)
 
 
 async def _decode_result(
-    data: bytes | None, codec: PayloadCodec | None, attempt: _Attempt
+    data: bytes | None,
+    codec: PayloadCodec | None,
+    converter: DataConverter | None,
+    attempt: _Attempt,
 ) -> LambdaInvokeResult:
     """Read a stored result written by :func:`_encode_result` (or by an older version).
+
+    A record that cannot be a result (no result, a marker this worker cannot read, bytes
+    that are not a ``Payload``, JSON that is not a result, a payload the external storage
+    no longer has) is unreadable for good. A codec or external storage failing while it
+    decodes (its key service or bucket unreachable) is not a property of the record: the
+    next attempt may read it, so that is retryable.
 
     Raises:
         RecordUnreadable: ``Lambda.IdempotencyRecordUnreadable``, not retryable (the
             record stays the same however often it is read), logged at ERROR.
+        StoreUnavailable: ``Lambda.IdempotencyStoreUnavailable``, retryable: the codec or
+            the external storage raised while decoding; logged at WARNING.
     """
     try:
         if data is None:
             raise ValueError("the completed record holds no result")
-        if data.startswith(ENCODED_RESULT_MARKER):
+        if data.startswith(STORED_PAYLOADS_MARKER):
+            data = await _decode_stored_payloads(
+                Payloads.FromString(data[len(STORED_PAYLOADS_MARKER) :]), codec, converter, attempt
+            )
+        elif data.startswith(ENCODED_RESULT_MARKER):
             if codec is None:
                 raise ValueError(
                     "it was encoded with a payload codec, and this worker's client has none"
                 )
             payload = Payload.FromString(data[len(ENCODED_RESULT_MARKER) :])
-            (decoded,) = await codec.decode([payload])
-            data = decoded.data
+            data = (await _decoding(attempt, "payload codec", codec.decode([payload])))[0].data
         return _result_from_bytes(data)
+    except StoreUnavailable:
+        raise
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         if len(reason) > 300:
@@ -471,20 +557,89 @@ async def _decode_result(
         raise err from exc
 
 
+async def _decode_stored_payloads(
+    stored: Payloads,
+    codec: PayloadCodec | None,
+    converter: DataConverter | None,
+    attempt: _Attempt,
+) -> bytes:
+    """Return the result's JSON from a record written through a data converter.
+
+    The converter to read it is this worker client's (even without external storage, for
+    a result under the storage threshold), else one with just ``codec``.
+
+    Raises:
+        ValueError: the record holds a reference and this worker has no external storage.
+        StorageError: the external storage refused for good (``NotFound``: cleaned up).
+        StoreUnavailable: the codec or the external storage failed (retryable).
+    """
+    if converter is None:
+        try:
+            converter = activity.client().data_converter
+        except RuntimeError:
+            converter = DataConverter(payload_codec=codec) if codec else DataConverter.default
+        if codec is not None and converter.payload_codec is not codec:
+            converter = dataclasses.replace(converter, payload_codec=codec)
+    if converter.external_storage is None and any(p.external_payloads for p in stored.payloads):
+        raise ValueError(
+            "it was kept in external storage, and this worker's client has no external storage"
+        )
+    try:
+        decoding = converter.decode(list(stored.payloads), [RawValue])
+        (raw,) = await _decoding(attempt, "payload codec or external storage", decoding)
+    except StorageError as err:
+        if err.non_retryable:
+            raise
+        raise StoreUnavailable(_undecodable(attempt, "external storage", err)) from err
+    if not isinstance(raw, RawValue):
+        raise ValueError(f"it decoded to {type(raw).__name__}, not a payload")
+    return raw.payload.data
+
+
+async def _decoding(attempt: _Attempt, what: str, decoding: Awaitable[_T]) -> _T:
+    """Await ``decoding``; a failure of the codec itself is retryable (not the record's).
+
+    A :class:`~temporal_lambda.storage.StorageError` is let through (its own type says
+    whether it is for good); any other exception becomes :class:`StoreUnavailable`.
+    """
+    try:
+        return await decoding
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StoreUnavailable(_undecodable(attempt, what, exc)) from exc
+
+
+def _undecodable(attempt: _Attempt, what: str, exc: Exception) -> str:
+    """Say that ``what`` could not decode the stored result, and that it is retried."""
+    reason = f"{type(exc).__name__}: {exc}"
+    if len(reason) > 300:
+        reason = reason[:300] + "..."
+    message = (
+        f"the {what} could not decode the stored result of {attempt.request.function_name} "
+        f"for idempotency key {attempt.key} ({reason}); the function already ran and is not "
+        "called again: the read is retried"
+    )
+    activity.logger.warning("idempotency record not decoded: %s", message)
+    return message
+
+
 def _record_key(attempt: _Attempt, client: LambdaClient) -> str:
     """Return the store's record key: the idempotency key within its scope.
 
     A caller's key such as ``order-42`` is scoped to the namespace, the endpoint and
     region the client resolved, the function (an ARN's account included; the qualifier
     is part of the request fingerprint instead) and the tenant, so that two tenants
-    using the same key get two calls.
+    using the same key get two calls. The function is its scope
+    (:func:`~temporal_lambda._request.function_scope`: ``account:name`` or the bare name);
+    :func:`~temporal_lambda._keys.scoped_record_key` canonicalises the endpoint.
     """
     info = attempt.info
     return scoped_record_key(
         namespace=info.workflow_namespace or info.namespace,
         endpoint=client.endpoint,
         region=client.region,
-        function=unqualified(attempt.request.function_name),
+        function=function_scope(attempt.request.function_name),
         tenant_id=attempt.request.tenant_id,
         key=attempt.key,
     )

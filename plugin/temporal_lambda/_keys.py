@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import urllib.parse
 
 KEY_PREFIX = "tl-"
 
@@ -30,6 +31,37 @@ def derive_idempotency_key(namespace: str, workflow_id: str, run_id: str, activi
 
 
 RECORD_KEY_PREFIX = "tls1-"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_endpoint(endpoint: str) -> str:
+    """Return ``endpoint`` spelled one way, so that two spellings of one URL are one scope.
+
+    Scheme and host are lower-cased (RFC 3986: they are case-insensitive), the scheme's
+    default port (80 for ``http``, 443 for ``https``) and a trailing ``/`` are dropped:
+    ``HTTP://LocalHost:80/`` and ``http://localhost`` name the same server. The path's case
+    is kept (paths are case-sensitive). A URL that cannot be parsed is returned as it is.
+
+    Args:
+        endpoint: The endpoint URL the client resolved.
+
+    Returns:
+        The canonical URL.
+    """
+    try:
+        parts = urllib.parse.urlsplit(endpoint)
+        port = parts.port
+    except ValueError:
+        return endpoint
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal: urlsplit dropped its brackets
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return urllib.parse.urlunsplit(
+        (scheme, host, parts.path.rstrip("/"), parts.query, parts.fragment)
+    )
 
 
 def scoped_record_key(
@@ -49,11 +81,17 @@ def scoped_record_key(
     id changes with every rotation of temporary credentials, and a rotation must not
     call a function again.
 
+    The endpoint is canonicalised here (:func:`canonical_endpoint`) and the caller passes
+    the function as its scope (:func:`temporal_lambda._request.function_scope`), so two
+    spellings of one endpoint or of one function (full and partial ARN) are one scope.
+    Canonical spellings (a resolved AWS endpoint, a bare name) give the same key as before
+    the canonicalisation, so records written then are found.
+
     Args:
         namespace: The workflow's namespace.
         endpoint: The endpoint URL the client resolved.
         region: The region requests are signed for.
-        function: The function name or ARN, without qualifier.
+        function: The function's scope: ``account:name``, or the bare name.
         tenant_id: The request's tenant id, if any.
         key: The idempotency key the function sees.
 
@@ -61,7 +99,14 @@ def scoped_record_key(
         ``"tls1-"`` followed by the unpadded URL-safe base64 of a SHA-256 digest (48
         characters).
     """
-    fields = (namespace, endpoint, region, function, tenant_id or "", str(tenant_id is not None))
+    fields = (
+        namespace,
+        canonical_endpoint(endpoint),
+        region,
+        function,
+        tenant_id or "",
+        str(tenant_id is not None),
+    )
     material = "\x1f".join((*fields, key)).encode()
     digest = hashlib.sha256(material).digest()
     return RECORD_KEY_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

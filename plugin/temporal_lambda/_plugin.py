@@ -36,6 +36,7 @@ from temporal_lambda._sizes import (
     payload_size,
     registered_limits,
 )
+from temporal_lambda._types import INVOKE_ACTIVITY_NAME
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
 from temporal_lambda.storage import close_drivers, install_external_storage, require_on_client
 
@@ -88,6 +89,31 @@ def _pass_through(runner: WorkflowRunner | None) -> WorkflowRunner:
             restrictions=runner.restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES),
         )
     return runner
+
+
+def _refuse_twice(plugin: LambdaPlugin, config: WorkerConfig) -> None:
+    """Refuse a worker that already has the invoke activity, naming the plugin at fault.
+
+    A plugin on ``Client.connect`` reaches every worker of the client; given to
+    ``Worker(plugins=...)`` as well, it would register its activity twice, which the SDK
+    refuses with "More than one activity named temporal_lambda.invoke" (naming neither
+    plugin nor fix).
+    """
+    activities = config.get("activities") or ()
+    if plugin.lambda_activities.invoke in activities:
+        raise ValueError(
+            "LambdaPlugin is already on this worker's client; do not also pass it to "
+            "Worker(plugins=...)"
+        )
+    names = (
+        getattr(getattr(a, "__temporal_activity_definition", None), "name", None)
+        for a in activities
+    )
+    if INVOKE_ACTIVITY_NAME in names:
+        raise ValueError(
+            "this worker already has a LambdaPlugin (from its client or its plugins): "
+            "give each worker one LambdaPlugin, on Client.connect or on Worker(plugins=...)"
+        )
 
 
 class LambdaPlugin(SimplePlugin):
@@ -201,7 +227,12 @@ class LambdaPlugin(SimplePlugin):
         :data:`~temporal_lambda._activity.HEARTBEAT_THROTTLE_INTERVAL` seconds, so that a
         cancellation reaches a held call within 10 s. The payload limits its workflows check
         are registered when it runs (:meth:`run_worker`).
+
+        Raises:
+            ValueError: the worker already has this plugin (or another ``LambdaPlugin``)
+                from its client, or the client's external storage is not the plugin's.
         """
+        _refuse_twice(self, config)
         if self.external_storage is not None:
             require_on_client(config["client"], self.external_storage)
         return _heartbeat_throttle(super().configure_worker(config))

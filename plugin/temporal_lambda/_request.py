@@ -61,8 +61,9 @@ __all__ = [
     "IDEMPOTENCY_KEY_RE",
     "MAX_IDEMPOTENCY_KEY",
     "PreparedCall",
+    "effective_qualifier",
+    "function_scope",
     "prepare_call",
-    "unqualified",
     "validate_idempotency_key",
 ]
 
@@ -504,9 +505,41 @@ def _check_size(body: bytes, limit: int, label: str) -> None:
         )
 
 
-def unqualified(function_name: str) -> str:
-    """Return the function name (or ARN) without its ``:qualifier``."""
+def effective_qualifier(request: LambdaInvokeRequest) -> str | None:
+    """Return the qualifier the call carries: the function name's, else the option's.
+
+    :func:`prepare_call` refuses a request whose two qualifiers differ, so for a valid
+    request this is the one qualifier on the wire, however it was given.
+    """
+    match = FUNCTION_NAME_RE.fullmatch(request.function_name)
+    named: str | None = match.group("qualifier") if match is not None else None
+    return named if named is not None else request.qualifier
+
+
+def function_scope(function_name: str) -> str:
+    """Return the function part of a record's scope: ``account:name``, or the bare name.
+
+    Every spelling the Invoke API's ``FunctionName`` pattern allows that carries the account
+    (``arn:aws:lambda:us-east-1:123456789012:function:charge``,
+    ``us-east-1:123456789012:function:charge``, ``123456789012:function:charge``,
+    ``123456789012:charge``) becomes ``123456789012:charge``; a name without an account
+    (``charge``) stays ``charge``. The region and partition need not be kept: the region is
+    a part of the scope of its own, and a name located in another region or partition than
+    the client's is refused before anything is sent. A qualifier (``:live``) is dropped: it
+    is a part of the request's fingerprint instead.
+
+    A bare name and an ARN of the same function remain two scopes: which account a bare
+    name means depends on the credentials, and finding out would cost an STS call.
+
+    Args:
+        function_name: The function name as the request gives it.
+
+    Returns:
+        The scope's function part (``function_name`` itself if it is not a function name).
+    """
     match = FUNCTION_NAME_RE.fullmatch(function_name)
-    if match is None or match.group("qualifier") is None:
+    if match is None:
         return function_name
-    return function_name[: match.start("qualifier") - 1]
+    name: str = match.group("name")
+    account: str | None = match.group("account")  # "123456789012:", colon included
+    return f"{account}{name}" if account else name

@@ -60,9 +60,11 @@ from temporal_lambda._spec import MAX_ERROR_RESPONSE
 
 __all__ = [
     "AiohttpTransport",
+    "BodyTooLarge",
     "HttpSettings",
     "RawResponse",
     "exchange",
+    "read_capped",
     "socket_options",
     "translate",
 ]
@@ -387,12 +389,44 @@ async def _read_body(response: httpx.Response, limit: int, target: str) -> bytes
     dropped: its status decides what it means. A success larger than ``limit`` is refused,
     before reading anything when its ``Content-Length`` says so.
     """
+    try:
+        return await read_capped(response, limit, error_limit=MAX_ERROR_RESPONSE)
+    except BodyTooLarge as exc:
+        what = (
+            f"Content-Length {exc.announced}, none read"
+            if exc.announced is not None
+            else f"reading stopped at {exc.size} bytes"
+        )
+        raise _too_large(target, response.status_code, exc.size, limit, what) from None
+
+
+class BodyTooLarge(Exception):
+    """A successful answer's body is over the reader's limit; reading stopped."""
+
+    def __init__(self, size: int, announced: int | None) -> None:
+        super().__init__(f"body over the limit ({announced or size} bytes)")
+        self.size = size
+        """Bytes read before stopping (0 when ``Content-Length`` said it all)."""
+        self.announced = announced
+        """The ``Content-Length`` that was over the limit, if it was."""
+
+
+async def read_capped(response: httpx.Response, limit: int, *, error_limit: int) -> bytes:
+    """Read ``response``'s body: at most ``limit`` bytes of a success, else fail.
+
+    An error answer (non-2xx) is read up to ``min(limit, error_limit)`` bytes and the rest
+    dropped. A success over ``limit`` stops the read (before reading anything, when its
+    ``Content-Length`` says so), so a wrong or hostile server cannot fill the memory.
+
+    Raises:
+        BodyTooLarge: a successful answer's body is larger than ``limit``.
+    """
     status = response.status_code
     success = 200 <= status < 300
-    cap = limit if success else min(limit, MAX_ERROR_RESPONSE)
+    cap = limit if success else min(limit, error_limit)
     announced = response.headers.get("content-length", "")
     if success and announced.isdigit() and int(announced) > cap:
-        raise _too_large(target, status, 0, cap, f"Content-Length {int(announced)}, none read")
+        raise BodyTooLarge(0, int(announced))
     try:
         chunks = [response.content]  # already in memory (``httpx.MockTransport`` reads it)
     except httpx.ResponseNotRead:
@@ -409,7 +443,7 @@ async def _read_body(response: httpx.Response, limit: int, target: str) -> bytes
         size += len(chunk)
         if size > cap:
             if success:
-                raise _too_large(target, status, size, cap, f"reading stopped at {size} bytes")
+                raise BodyTooLarge(size, None)
             chunks.append(chunk[: len(chunk) - (size - cap)])
             break
         chunks.append(chunk)

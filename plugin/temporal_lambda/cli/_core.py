@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
 from temporal_lambda._attempt import LambdaAttempt
@@ -37,6 +38,7 @@ from temporal_lambda._codes import (
     KEY_REUSED_ERROR_TYPE,
     NON_RETRYABLE_ERROR_TYPES,
     RESULT_TOO_LARGE_ERROR_TYPE,
+    RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE,
     SERVICE_ERROR_STATUS,
     STORE_UNAVAILABLE_ERROR_TYPE,
     TIMEOUT_ERROR_TYPE,
@@ -54,6 +56,7 @@ from temporal_lambda._errors import (
 )
 from temporal_lambda._keys import derive_idempotency_key
 from temporal_lambda._response import classify_service_error
+from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
 from temporal_lambda._spec import (
     MAX_CLIENT_CONTEXT,
     MAX_EVENT_PAYLOAD,
@@ -244,6 +247,8 @@ class Outcome:
     error: dict[str, Any] | None = None
     """On failure: the ``ApplicationError``'s ``type``, ``message``, ``non_retryable``,
     ``next_retry_delay_seconds`` and ``details``."""
+    notes: list[str] = field(default_factory=list)
+    """What a workflow would see differently from this try (e.g. a result Temporal refuses)."""
 
     @property
     def exit_code(self) -> int:
@@ -357,6 +362,27 @@ def refusal(settings: TrySettings, err: LambdaValidationError) -> Outcome:
     )
 
 
+def _temporal_notes(result: LambdaInvokeResult) -> list[str]:
+    """Say what a workflow would get for a result Temporal would refuse.
+
+    The result is measured as the activity measures it (encoded by the default payload
+    converter, framed as the completion's ``Payloads``) against Temporal's default payload
+    limit. The try itself stays a success: whether a workflow fails depends on the worker
+    (its external storage, its namespace's limit, its codec), which a try does not know.
+    """
+    payloads = DataConverter.default.payload_converter.to_payloads([result])
+    size = payloads_size(map(payload_size, payloads))
+    if size <= DEFAULT_PAYLOAD_LIMIT:
+        return []
+    return [
+        f"A workflow would get ApplicationError type={RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE} "
+        f"(not retried): this result is {size} bytes once encoded for Temporal, over its "
+        f"default payload limit of {DEFAULT_PAYLOAD_LIMIT} bytes, unless the worker's client "
+        "has external storage (LambdaPlugin(external_storage=...)), which keeps it outside "
+        "the workflow history"
+    ]
+
+
 def _key_for(settings: TrySettings) -> tuple[str, str]:
     if settings.idempotency_key is not None:
         return settings.idempotency_key, "given"
@@ -422,6 +448,7 @@ async def try_request(
             outcome.error = _application_error(err)
         else:
             outcome.result = dict(vars(result))
+            outcome.notes.extend(_temporal_notes(result))
         finished = time.perf_counter()
     finally:
         await client.aclose()

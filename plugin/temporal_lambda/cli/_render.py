@@ -127,6 +127,17 @@ def render_outcome(outcome: Outcome, *, show_request: bool) -> str:
             lines += ["", "Log tail:", textwrap.indent(result["log_tail"].rstrip("\n"), "  ")]
         lines += ["", f"Payload ({result['payload_encoding']}):"]
         lines.append(textwrap.indent(_pretty(result["payload"]), "  "))
+    for note in outcome.notes:
+        lines += [
+            "",
+            textwrap.fill(
+                note,
+                width=100,
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            ),
+        ]
     if outcome.error is not None:
         error = outcome.error
         delay = error["next_retry_delay_seconds"]

@@ -15,8 +15,13 @@ Every SQLite or file-system error becomes :class:`StoreUnavailable` in :meth:`_c
 only there; a failed transaction is rolled back, so the file is never left half-changed.
 
 At rest: a directory the store creates is ``0700`` and the file ``0600`` (SQLite gives its
-``-wal`` and ``-shm`` files the database's mode). Before each transaction a connection
-compares the path's device and inode with those of the file it opened: a file deleted or
+``-wal`` and ``-shm`` files the database's mode). A file someone else could have planted is
+refused at first use (:func:`_make_private_file`): the file's directory must be this user's,
+not a symbolic link and not writable by group or others; the file, its ``-wal`` and ``-shm``
+must be this user's regular files, not symbolic links; a file of this user's that others may
+read is made ``0600``. The file's identity is taken when it is checked and compared once SQLite
+has opened and read it, so a file swapped in between is noticed. Before each transaction a
+connection compares the path's device and inode with those of the file it opened: a file deleted or
 replaced while in use is reported (logged at ERROR, that attempt fails with
 :class:`StoreUnavailable`) and the path is opened again, so that every worker on the host
 writes to the one file there, never to a deleted inode of their own.
@@ -26,10 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -366,16 +373,18 @@ class SQLiteIdempotencyStore(AsyncClosing):
         """Return the loop's connection, opening it the first time."""
         conn = self._loop_conn
         if conn is None:
+            before = _file_id(self._path)
             conn = sqlite3.connect(self._path, timeout=0, isolation_level=None)
             try:
                 conn.execute("PRAGMA busy_timeout = 0")
+                self._opened(conn, before)
                 conn.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints
                 self._apply_settings(conn)
             except BaseException:
                 conn.close()
                 raise
             self._loop_conn, self._loop_thread = conn, threading.get_ident()
-            self._loop_file = _file_id(self._path)
+            self._loop_file = before
         return conn
 
     def _checkpoint_now_and_then(self) -> None:
@@ -401,11 +410,12 @@ class SQLiteIdempotencyStore(AsyncClosing):
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None:
             return self._conn
-        _make_private_file(self._path)
+        checked = _make_private_file(self._path)
         conn = sqlite3.connect(
             self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=True
         )
         try:
+            self._opened(conn, checked)
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             self._use_wal(conn)
             self._apply_settings(conn)
@@ -420,9 +430,28 @@ class SQLiteIdempotencyStore(AsyncClosing):
             conn.close()
             raise
         self._conn = conn
-        self._thread_file = _file_id(self._path)
+        self._thread_file = checked
         self._ready = True
         return conn
+
+    def _opened(self, conn: sqlite3.Connection, before: _FileId | None) -> None:
+        """Make sure ``conn`` opened the file that was at the path at ``before``.
+
+        The file's identity is taken before ``sqlite3.connect`` and compared after SQLite
+        has read the file (``PRAGMA user_version`` reads its header): equal, the connection
+        holds that file; else the path was replaced in between (the fork the per-transaction
+        check guards against, at the one moment it cannot see), and the open is refused.
+
+        Raises:
+            StoreUnavailable: the path names another file than before the open.
+        """
+        conn.execute("PRAGMA user_version").fetchone()
+        if before is not None and _file_id(self._path) == before:
+            return
+        raise StoreUnavailable(
+            f"the SQLite idempotency store at {self._path} was deleted or replaced while it "
+            "was being opened; opening the path again for the next attempt"
+        )
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL mode, waiting out other processes doing the same.
@@ -542,19 +571,30 @@ def _purge(conn: sqlite3.Connection, now: float) -> int:
 
 
 def _file_id(path: Path) -> _FileId | None:
-    """Return the ``(st_dev, st_ino)`` of ``path``, or ``None`` if nothing is there."""
+    """Return the ``(st_dev, st_ino)`` at ``path`` itself, or ``None`` if nothing is there.
+
+    ``lstat``: a symbolic link put in the file's place is another file, not its target.
+    """
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
     return st.st_dev, st.st_ino
 
 
-def _make_private_file(path: Path) -> None:
-    """Create ``path`` (``0600``) and its missing directories (``0700``) for SQLite to open.
+def _make_private_file(path: Path) -> _FileId:
+    """Create ``path`` (``0600``) and its missing directories (``0700``), refusing a planted one.
 
-    An existing file of ours that others may read (made by an earlier version) is made
-    ``0600``, its ``-wal`` and ``-shm`` too; existing directories are left as they are.
+    Refused (:class:`StoreUnavailable`, naming the path, the owner and the mode): a
+    directory of the file that is a symbolic link, is not this user's, or that group or
+    others may write to (another user could put their own file there); and a file, or its
+    ``-wal`` or ``-shm``, that is a symbolic link, not a regular file or not this user's.
+    Tightened: a file of this user's that others may read or write (made by an earlier
+    version, or under a loose umask) is made ``0600``, its ``-wal`` and ``-shm`` too.
+    Existing directories are never changed.
+
+    Returns:
+        The ``(st_dev, st_ino)`` of the file checked (opened without following a link).
     """
     missing: list[Path] = []
     parent = path.parent
@@ -565,9 +605,69 @@ def _make_private_file(path: Path) -> None:
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=DIRECTORY_MODE)
     path.parent.mkdir(exist_ok=True)  # FileExistsError if a file stands in the way
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
-    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        with contextlib.suppress(FileNotFoundError):
-            st = os.stat(name)
-            if st.st_mode & 0o077 and st.st_uid == os.getuid():
-                os.chmod(name, FILE_MODE)
+    _check_directory(path, path.parent)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refused(path, "it is a symbolic link") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        _check_file(path, path, st)
+        if st.st_mode & 0o077:
+            os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+    for companion in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            companion_st = os.lstat(companion)
+        except FileNotFoundError:
+            continue
+        _check_file(path, companion, companion_st)
+        if companion_st.st_mode & 0o077:
+            os.chmod(companion, FILE_MODE)
+    return st.st_dev, st.st_ino
+
+
+def _check_directory(path: Path, directory: Path) -> None:
+    """Refuse a directory of the store that is a link, another user's, or writable by others."""
+    st = os.lstat(directory)
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
+        raise _refused(path, f"its directory {directory} is a symbolic link (give the real one)")
+    if st.st_uid != os.getuid():
+        raise _refused(
+            path,
+            f"its directory {directory} is owned by uid {st.st_uid}, not by this process's "
+            f"user (uid {os.getuid()})",
+        )
+    if mode & 0o022:
+        raise _refused(
+            path,
+            f"its directory {directory} is writable by group or others (mode {mode:04o}), so "
+            "another user could put their own file there; chmod 700 it",
+        )
+
+
+def _check_file(path: Path, name: Path, st: os.stat_result) -> None:
+    """Refuse a store file (or its ``-wal``/``-shm``) that is a link or not this user's."""
+    what = "it" if name == path else f"its {name.name}"
+    if stat.S_ISLNK(st.st_mode):
+        raise _refused(path, f"{what} is a symbolic link")
+    if not stat.S_ISREG(st.st_mode):
+        raise _refused(path, f"{what} is not a regular file")
+    if st.st_uid != os.getuid():
+        raise _refused(
+            path,
+            f"{what} is owned by uid {st.st_uid} (mode {stat.S_IMODE(st.st_mode):04o}), "
+            f"not by this process's user (uid {os.getuid()})",
+        )
+
+
+def _refused(path: Path, why: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"the SQLite idempotency store at {path} is refused: {why}. Results kept there could "
+        "be read or replaced by another user; use a file in a directory of your own "
+        "(TEMPORAL_LAMBDA_STATE_DIR, or the store's path)"
+    )

@@ -2,15 +2,17 @@
 
 Layout, content-addressed like the S3 driver's keys (and namespace-scoped the same way)::
 
-    <root>/                          0700, refused if group or others may enter it
+    <root>/                          0700, refused if group or others may enter it,
+                                     or if another user owns it
       v0/ns/<namespace>/d/sha256/<sha256 of the serialised payload>     files 0600
 
 Identical payloads share one file. Writes are atomic (a ``0600`` temporary file in the same
 directory, flushed, then renamed over the name), so a reader never sees half a payload and a
-crash leaves at most a ``.tmp-*`` file behind. Storing a payload that is already there
-refreshes its modification time: clean-up by age (:meth:`LocalStorageDriver.expire`, or the
-equivalent ``find <root> -type f -mmin +<minutes> -delete``) only removes what no recent
-store wrote or re-wrote.
+crash leaves at most a ``.tmp-*`` file behind. Storing a payload that is already there checks
+the file (size and sha256; a damaged one is rewritten) and refreshes its modification time:
+clean-up by age (:meth:`LocalStorageDriver.expire`, or the equivalent
+``find <root> -type f -mmin +<minutes> -delete``) only removes what no recent store wrote or
+re-wrote.
 
 A file may be removed only once no workflow needs it: after the namespace's retention period
 plus the longest time a workflow runs. Until then its history holds the reference, and a
@@ -65,6 +67,18 @@ def _segment(value: str | None) -> str:
     return encoded if len(encoded) <= 200 else hashlib.sha256(value.encode()).hexdigest()
 
 
+def _holds(path: Path, size: int, digest: str) -> bool:
+    """Tell whether the file at ``path`` exists with ``size`` bytes whose sha256 is ``digest``."""
+    try:
+        with open(path, "rb") as file:
+            if os.fstat(file.fileno()).st_size != size:
+                return False
+            hashed = hashlib.file_digest(file, "sha256")
+    except FileNotFoundError:
+        return False
+    return hashed.hexdigest() == digest
+
+
 class LocalStorageDriver(StorageDriver):
     """Keep externally stored payloads as files under one directory.
 
@@ -73,26 +87,35 @@ class LocalStorageDriver(StorageDriver):
     (:func:`temporal_lambda.storage.s3_storage`).
 
     Args:
-        root: The directory; created ``0700`` if missing. An existing one must not be open
-            to group or others (payloads are the workflow's data).
+        root: The directory; created ``0700`` if missing. An existing one must be this
+            user's and not open to group or others (payloads are the workflow's data).
         driver_name: The name recorded in each reference; every process that reads the
             references must register a driver under the same name.
 
     Raises:
-        ValueError: ``root`` exists and is not a directory, or group or others may use it.
+        ValueError: ``root`` exists and is not a directory, group or others may use it, or
+            another user owns it.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, driver_name: str = LOCAL_DRIVER_NAME):
         self._root = Path(root)
         self._name = driver_name
         self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        mode = self._root.stat().st_mode
+        status = self._root.stat()
+        mode = status.st_mode
         if not stat.S_ISDIR(mode):
             raise ValueError(f"external storage root {self._root} is not a directory")
         if mode & 0o077:
             raise ValueError(
                 f"external storage root {self._root} is open to group or others "
                 f"(mode {stat.S_IMODE(mode):04o}); payloads are private: chmod 700 it"
+            )
+        owner = status.st_uid
+        if owner != os.getuid():
+            raise ValueError(
+                f"external storage root {self._root} is owned by uid {owner}, not by this "
+                f"process's user (uid {os.getuid()}): its owner could read and replace "
+                "payloads; use a directory of your own"
             )
 
     @property
@@ -126,7 +149,7 @@ class LocalStorageDriver(StorageDriver):
         for blob in blobs:
             digest = hashlib.sha256(blob).hexdigest()
             key = f"v0/ns/{namespace}/d/sha256/{digest}"
-            self._write(self._root / key, blob)
+            self._write(self._root / key, blob, digest)
             claims.append(
                 StorageDriverClaim(
                     claim_data={"key": key, "hash_algorithm": "sha256", "hash_value": digest}
@@ -134,13 +157,18 @@ class LocalStorageDriver(StorageDriver):
             )
         return claims
 
-    def _write(self, path: Path, blob: bytes) -> None:
-        """Write ``blob`` at ``path`` atomically, or refresh the time of the file already there."""
-        try:
+    def _write(self, path: Path, blob: bytes, digest: str) -> None:
+        """Write ``blob`` at ``path`` atomically, unless the file there already holds it.
+
+        A file already at the content key is checked (size, then sha256) before it is
+        trusted: one damaged copy (a disk fault, a half restore, an operator's copy) would
+        otherwise be the reference of every later store of the same bytes, each failing
+        when read. The right file has its time refreshed; a wrong one is replaced, as
+        atomically as a new one is written.
+        """
+        if _holds(path, len(blob), digest):
             os.utime(path)
             return
-        except FileNotFoundError:
-            pass
         directory = path.parent
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=directory, prefix=_TEMP_PREFIX)

@@ -20,6 +20,9 @@ Service answers become errors in one place, :func:`_error_for`::
     5xx, SlowDown, no connection                Lambda.ExternalStorage.Unavailable
     anything else                               Lambda.ExternalStorage.Error
 
+and a GetObject body over :attr:`S3Client.max_object_bytes` is ``Lambda.ExternalStorage.Error``
+(not retried). Every message is scrubbed of the credentials the request was signed with.
+
 Idempotent requests (all three are: keys are content hashes) that fail with a 5xx or no
 connection are tried again, :attr:`S3Settings.attempts` times in all, before the error is
 raised: Temporal retries a failed workflow task or activity too, but only after its own
@@ -29,6 +32,8 @@ backoff, and an activity attempt retried means another Lambda call.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 import re
 import urllib.parse
@@ -50,8 +55,9 @@ from temporalio.converter import (
 )
 
 from temporal_lambda._closing import AsyncClosing
+from temporal_lambda._redact import scrub
 from temporal_lambda._sigv4 import add_signature, may_refresh
-from temporal_lambda._transport import AiohttpTransport, HttpSettings
+from temporal_lambda._transport import AiohttpTransport, BodyTooLarge, HttpSettings, read_capped
 from temporal_lambda.storage._errors import (
     STORAGE_ACCESS_DENIED,
     STORAGE_ERROR,
@@ -65,7 +71,14 @@ __all__ = ["S3Client", "S3Driver", "S3Settings"]
 
 _SERVICE = "s3"
 _ERROR_BODY_LIMIT = 64 * 1024
-"""Read at most this much of an error document for its code and message."""
+"""Read at most this much of an error document for its code and message (and of the empty
+body of a PUT or HEAD answer)."""
+DEFAULT_MAX_OBJECT_BYTES = 50 * 1024 * 1024
+"""The largest object ``get_object`` reads when no driver or setting says otherwise: the SDK
+``S3StorageDriver``'s default ``max_payload_size`` (an object is one serialised payload)."""
+_CONTENT_KEY = re.compile(r"/d/sha256/(?P<digest>[0-9a-f]{64})")
+"""The end of a content-addressed key of the SDK driver: the sha256 of the object's bytes."""
+_CHECKSUM_HEADER = "x-amz-checksum-sha256"
 _WRONG_REGION_CODES = frozenset(
     {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 )
@@ -92,12 +105,19 @@ class S3Settings:
     """Tries of a request that fails with a 5xx or no connection (1 = no retry)."""
     backoff: float = 0.2
     """Seconds before the second try; doubled before each later one."""
+    max_object_bytes: int | None = None
+    """The largest object ``get_object`` reads (bytes); a larger answer is refused with
+    ``Lambda.ExternalStorage.Error``, before it is read when its ``Content-Length`` says so.
+    ``None``: the largest ``max_payload_size`` of the :class:`S3Driver` objects using the
+    client, else :data:`DEFAULT_MAX_OBJECT_BYTES` (50 MiB)."""
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {self.attempts}")
         if self.backoff < 0:
             raise ValueError(f"backoff must be >= 0, got {self.backoff}")
+        if self.max_object_bytes is not None and self.max_object_bytes < 1:
+            raise ValueError(f"max_object_bytes must be >= 1, got {self.max_object_bytes}")
 
 
 @dataclass(frozen=True)
@@ -120,12 +140,21 @@ def _tag(body: bytes, name: str) -> str | None:
 
 
 def _error_for(
-    operation: str, status: int, headers: Mapping[str, str], body: bytes, where: str
+    operation: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    where: str,
+    secrets: tuple[str, ...] = (),
 ) -> StorageError:
-    """Translate an S3 error answer into a typed :class:`StorageError` (the one place)."""
-    code = _tag(body, "Code")
-    message = _tag(body, "Message") or ""
-    request_id = _tag(body, "RequestId") or headers.get("x-amz-request-id")
+    """Translate an S3 error answer into a typed :class:`StorageError` (the one place).
+
+    Whatever the answer's document says is scrubbed of ``secrets`` and of anything shaped
+    like signing material (a proxy may echo the signed request's headers into it).
+    """
+    code = _scrubbed(_tag(body, "Code"), secrets)
+    message = _scrubbed(_tag(body, "Message"), secrets) or ""
+    request_id = _scrubbed(_tag(body, "RequestId") or headers.get("x-amz-request-id"), secrets)
     label = code or f"HTTP {status}"
     text = f"S3 {operation} {where}: {label}" + (f": {message}" if message else "")
     if code == "NoSuchKey" or (status == 404 and code is None and operation == "GetObject"):
@@ -152,6 +181,29 @@ def _error_for(
         status_code=status,
         request_id=request_id,
     )
+
+
+def _scrubbed(text: str | None, secrets: tuple[str, ...]) -> str | None:
+    return None if text is None else scrub(text, secrets)
+
+
+def _secrets_of(frozen: Any, request: httpx.Request) -> tuple[str, ...]:
+    """Return what a request was signed with: access key, secret key, token, signature."""
+    found = [
+        getattr(frozen, "access_key", None),
+        getattr(frozen, "secret_key", None),
+        getattr(frozen, "token", None),
+        request.headers.get("authorization"),
+    ]
+    return tuple(value for value in found if isinstance(value, str) and value)
+
+
+def _content_checksum(key: str) -> str | None:
+    """Return the ``x-amz-checksum-sha256`` (base64) a content-addressed key's bytes have."""
+    match = _CONTENT_KEY.search(key)
+    if match is None or match.end() != len(key):
+        return None
+    return base64.b64encode(bytes.fromhex(match["digest"])).decode("ascii")
 
 
 class S3Client(S3StorageDriverClient, AsyncClosing):
@@ -219,6 +271,22 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         self._transport: httpx.AsyncBaseTransport = (
             transport if transport is not None else AiohttpTransport(self._settings.http)
         )
+        self._driver_max_object: int | None = None
+
+    @property
+    def max_object_bytes(self) -> int:
+        """The largest object :meth:`get_object` reads (see :attr:`S3Settings.max_object_bytes`)."""
+        if self._settings.max_object_bytes is not None:
+            return self._settings.max_object_bytes
+        return self._driver_max_object or DEFAULT_MAX_OBJECT_BYTES
+
+    def accept_objects_of(self, size: int) -> None:
+        """Let :meth:`get_object` read objects of up to ``size`` bytes (a driver's maximum).
+
+        Called by :class:`S3Driver` with its ``max_payload_size``; a client serving several
+        drivers reads up to the largest of them.
+        """
+        self._driver_max_object = max(self._driver_max_object or 0, size)
 
     @property
     def region(self) -> str:
@@ -287,9 +355,20 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         )
 
     async def _request(
-        self, operation: str, method: str, bucket: str, key: str, body: bytes = b""
+        self,
+        operation: str,
+        method: str,
+        bucket: str,
+        key: str,
+        body: bytes = b"",
+        extra_headers: Sequence[tuple[str, str]] = (),
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """Send one S3 request (tried again on 5xx / no connection) and return the answer."""
+        """Send one S3 request (tried again on 5xx / no connection) and return the answer.
+
+        A successful GetObject body is read up to :attr:`max_object_bytes`; any other answer
+        body up to 64 KiB. Every error is scrubbed of the credentials the request was signed
+        with (a proxy or a misconfigured endpoint may echo the request's headers).
+        """
         target = self.target(bucket)
         url = f"{target.base}/{urllib.parse.quote(key, safe='/~')}"
         where = f"[bucket={bucket}, key={key}]"
@@ -302,23 +381,50 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         headers = [("User-Agent", http.user_agent), ("Accept-Encoding", "identity")]
         if method == "PUT":
             headers.append(("Content-Type", "application/octet-stream"))
+        headers.extend(extra_headers)
+        limit = self.max_object_bytes if method == "GET" else _ERROR_BODY_LIMIT
         delay = self._settings.backoff
         for attempt in range(1, self._settings.attempts + 1):
             request = httpx.Request(
                 method, url, headers=headers, content=body, extensions={"timeout": timeout}
             )
-            self._sign(request, target, await self._frozen())
+            frozen = await self._frozen()
+            self._sign(request, target, frozen)
+            secrets = _secrets_of(frozen, request)
             error: StorageError
             try:
                 response = await self._transport.handle_async_request(request)
                 try:
-                    data = await response.aread()
+                    data = (
+                        b""  # a HEAD answer has no body; its Content-Length is the object's
+                        if method == "HEAD"
+                        else await read_capped(response, limit, error_limit=_ERROR_BODY_LIMIT)
+                    )
                 finally:
                     await response.aclose()
+            except BodyTooLarge as exc:
+                raise StorageError(
+                    f"S3 {operation} {where}: the object is larger than the {limit} bytes a "
+                    "stored payload may be ("
+                    + (
+                        f"Content-Length {exc.announced}, none read"
+                        if exc.announced is not None
+                        else f"reading stopped at {exc.size} bytes"
+                    )
+                    + "): not a payload this driver stored (wrong endpoint or bucket?); "
+                    "raise S3Settings.max_object_bytes or the driver's max_payload_size if "
+                    "it is one",
+                    error_type=STORAGE_ERROR,
+                    retryable=False,
+                    status_code=response.status_code,
+                ) from None
             except httpx.RequestError as exc:
                 error = StorageError(
-                    f"S3 {operation} {where}: no answer from {target.base} "
-                    f"({type(exc).__name__}: {exc})",
+                    scrub(
+                        f"S3 {operation} {where}: no answer from {target.base} "
+                        f"({type(exc).__name__}: {exc})",
+                        secrets,
+                    ),
                     error_type=STORAGE_UNAVAILABLE,
                     retryable=True,
                 )
@@ -326,7 +432,7 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
                 answer = {name.lower(): value for name, value in response.headers.items()}
                 if response.status_code < 300 or (method == "HEAD" and response.status_code == 404):
                     return response.status_code, answer, data
-                error = _error_for(operation, response.status_code, answer, data, where)
+                error = _error_for(operation, response.status_code, answer, data, where, secrets)
             if error.type != STORAGE_UNAVAILABLE or attempt == self._settings.attempts:
                 raise error
             await asyncio.sleep(delay)
@@ -334,15 +440,33 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def put_object(self, *, bucket: str, key: str, data: bytes) -> None:
-        """Upload ``data`` to ``bucket``/``key`` in one signed PUT.
+        """Upload ``data`` to ``bucket``/``key`` in one signed PUT, with its sha256 checksum.
+
+        The ``x-amz-checksum-sha256`` header makes S3 check the bytes it received and keep
+        the checksum with the object, where :meth:`object_exists` reads it back.
 
         Raises:
             StorageError: the service refused it or could not be reached.
         """
-        await self._request("PutObject", "PUT", bucket, key, data)
+        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+        await self._request(
+            "PutObject",
+            "PUT",
+            bucket,
+            key,
+            data,
+            [("x-amz-sdk-checksum-algorithm", "SHA256"), (_CHECKSUM_HEADER, checksum)],
+        )
 
     async def object_exists(self, *, bucket: str, key: str) -> bool:
-        """Tell whether ``bucket``/``key`` exists (HEAD; 404 means no).
+        """Tell whether ``bucket``/``key`` holds the right object (HEAD; 404 means no).
+
+        The SDK driver stores a payload only when this says no, so for a content-addressed
+        key (``.../d/sha256/<hex>``) "yes" also means "with those bytes": the HEAD asks for
+        the object's checksum (``x-amz-checksum-mode: ENABLED``), and an object without the
+        sha256 checksum :meth:`put_object` sends, or with another one (overwritten by
+        other bytes, or written by a client that sends no sha256 checksum), counts as
+        missing, so the driver writes it again (once: it then has the checksum).
 
         Without ``s3:ListBucket`` S3 answers 403 rather than 404 for a missing key, which
         is raised as ``Lambda.ExternalStorage.AccessDenied``.
@@ -350,15 +474,26 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
         Raises:
             StorageError: any answer but 200 or 404.
         """
-        status, _headers, _body = await self._request("HeadObject", "HEAD", bucket, key)
-        return status != 404
+        expected = _content_checksum(key)
+        status, headers, _body = await self._request(
+            "HeadObject",
+            "HEAD",
+            bucket,
+            key,
+            extra_headers=[("x-amz-checksum-mode", "ENABLED")] if expected else (),
+        )
+        if status == 404:
+            return False
+        return expected is None or headers.get(_CHECKSUM_HEADER) == expected
 
     async def get_object(self, *, bucket: str, key: str) -> bytes:
-        """Download ``bucket``/``key`` whole.
+        """Download ``bucket``/``key`` whole, if it is at most :attr:`max_object_bytes`.
 
         Raises:
-            StorageError: ``Lambda.ExternalStorage.NotFound`` for a missing key, or any
-                other refusal.
+            StorageError: ``Lambda.ExternalStorage.NotFound`` for a missing key;
+                ``Lambda.ExternalStorage.Error`` for an object larger than
+                :attr:`max_object_bytes` (refused unread when its ``Content-Length`` says
+                so); or any other refusal.
         """
         _status, _headers, body = await self._request("GetObject", "GET", bucket, key)
         return body
@@ -387,7 +522,8 @@ class S3Driver(S3StorageDriver):
         client: The S3 client (usually :class:`S3Client`); closed with :meth:`aclose`.
         bucket: Bucket name, access point ARN, or a callable choosing one per payload.
         driver_name: The name recorded in each reference.
-        max_payload_size: Largest serialised payload accepted (bytes).
+        max_payload_size: Largest serialised payload accepted (bytes); an
+            :class:`S3Client` then reads objects of up to this size (and no larger).
     """
 
     def __init__(
@@ -399,6 +535,8 @@ class S3Driver(S3StorageDriver):
     ) -> None:
         super().__init__(client, bucket, driver_name, max_payload_size)
         self.client = client
+        if isinstance(client, S3Client):
+            client.accept_objects_of(max_payload_size)
 
     async def store(
         self, context: StorageDriverStoreContext, payloads: Sequence[Payload]
