@@ -492,3 +492,44 @@ async def test_non_retryable_function_error_still_stops_at_once(
     assert error.message == "bad 5"
     assert error.non_retryable is True
     assert "function_error_attempts" not in error.details[0]
+
+
+async def test_powertools_in_progress_errors_are_retried_without_counting(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """Powertools' "another execution holds this key" is waiting, not failing: four of them
+    (more than the bound of 3) and then an answer give the answer."""
+    calls: list[int] = []
+
+    class IdempotencyAlreadyInProgressError(Exception):
+        pass
+
+    def busy(event: Any, context: LambdaContext) -> dict[str, int]:
+        calls.append(1)
+        if len(calls) <= 4:
+            raise IdempotencyAlreadyInProgressError("execution already in progress")
+        return {"calls": len(calls)}
+
+    async with LocalLambda(credentials=("testing", "testing")) as lam:
+        lam.register("busy", busy)
+        task_queue = f"tq-{uuid.uuid4()}"
+        plugin = LambdaPlugin(
+            client=LambdaClient(
+                region="us-east-1", endpoint_url=lam.endpoint_url, credentials=CREDENTIALS
+            ),
+            idempotency_store=None,
+        )
+        async with Worker(
+            dev_env.client, task_queue=task_queue, workflows=[InvokeWorkflow], plugins=[plugin]
+        ):
+            result = await asyncio.wait_for(
+                dev_env.client.execute_workflow(
+                    InvokeWorkflow.run,
+                    InvokeSpec("busy", {"n": 1}, initial_interval_s=0.1),
+                    id=f"wf-{uuid.uuid4()}",
+                    task_queue=task_queue,
+                ),
+                30,
+            )
+    assert result.payload == {"calls": 5}
+    assert len(calls) == 5

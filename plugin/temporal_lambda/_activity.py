@@ -18,6 +18,7 @@ from temporalio.converter import DataConverter, PayloadCodec
 
 from temporal_lambda._attempt import LambdaAttempt
 from temporal_lambda._client import LambdaClient
+from temporal_lambda._codes import UNCOUNTED_FUNCTION_ERRORS
 from temporal_lambda._errors import (
     CallInProgress,
     KeyReused,
@@ -209,7 +210,11 @@ class LambdaActivities:
             # before the attempts are counted, so the note that makes the error final is
             # added (within the message bound) to the scrubbed text and never redacted.
             scrub_error(err, self._client.secrets())
-            if isinstance(err, LambdaFunctionError) and err.retryable:
+            if (
+                isinstance(err, LambdaFunctionError)
+                and err.retryable
+                and err.error_type not in UNCOUNTED_FUNCTION_ERRORS
+            ):
                 _count_function_error(err, info, request, key, started)
             activity.logger.info(
                 "Lambda %s failed: %s (%s)", request.function_name, err.error_type, err

@@ -182,6 +182,15 @@ def service_error_type(code: str) -> str:
     return TYPE_PREFIX + code
 
 
+UNCOUNTED_FUNCTION_ERRORS: frozenset[str] = frozenset({"IdempotencyAlreadyInProgressError"})
+"""Function ``errorType`` values retried without using up ``function_error_attempts``.
+
+Powertools' idempotency raises ``IdempotencyAlreadyInProgressError`` while another execution
+holds the same key (after a worker crash, a timeout or a reset, until that execution ends or
+its record expires): the call is not failing, it is waiting, so the bound on failed runs does
+not apply to it.
+"""
+
 NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     *sorted(
         service_error_type(code)
