@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from tests.postgres import pg_dsn  # noqa: F401  (session fixture: a real PostgreSQL)
+from tests.support.postgres import pg_dsn  # noqa: F401  (session fixture: a real PostgreSQL)
 
 # Plugins built with the default store keep it in a throwaway directory, not the user's.
 os.environ.setdefault("TEMPORAL_LAMBDA_STATE_DIR", tempfile.mkdtemp(prefix="tl-state-"))

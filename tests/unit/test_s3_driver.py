@@ -30,7 +30,7 @@ from temporal_lambda.storage import (
     S3Settings,
     StorageError,
 )
-from tests.moto_s3 import boto_s3, moto_url  # noqa: F401  (session fixture)
+from tests.support.moto_s3 import boto_s3, moto_url  # noqa: F401  (session fixture)
 
 SECRET = "s3cr3t-never-in-messages"
 CREDS = Credentials("AKIDEXAMPLE", SECRET)

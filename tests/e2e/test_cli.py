@@ -17,9 +17,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.emulator_keys import record_key
+from tests.support.emulator_keys import record_key
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACCESS_KEY = "AKIA" + secrets.token_hex(8).upper()
 SECRET_KEY = "cli-secret-" + secrets.token_hex(16)
 SESSION_TOKEN = "cli-session-token-" + secrets.token_hex(24)

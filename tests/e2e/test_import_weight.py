@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 
 import temporal_lambda
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
+from tests.support.e2e_workflows import InvokeSpec, InvokeWorkflow
 
 HEAVY = ("aiohttp", "asyncpg", "botocore", "httpx", "sqlite3", "_sqlite3", "yarl")
 """Top-level packages that do I/O (or are only needed by what does)."""

@@ -1,4 +1,4 @@
-"""Workflows of tests/test_cancel_edges.py (a module of its own, as the sandbox imports it)."""
+"""Workflows of tests/e2e/test_cancel_edges.py (a module of its own, as the sandbox imports it)."""
 
 from __future__ import annotations
 

@@ -47,8 +47,8 @@ from temporal_lambda.storage import (
     s3_storage,
 )
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.extstore_workflows import BigCall, BigPayloadWorkflow, big_text, digest
-from tests.moto_s3 import boto_s3, moto_url  # noqa: F401  (session fixture)
+from tests.support.extstore_workflows import BigCall, BigPayloadWorkflow, big_text, digest
+from tests.support.moto_s3 import boto_s3, moto_url  # noqa: F401  (session fixture)
 
 MB = 1024 * 1024
 HISTORY_LIMIT = 64 * 1024

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DSN_VARIABLE = "TEMPORAL_LAMBDA_TEST_PG_DSN"
 
 

@@ -49,7 +49,7 @@ from temporal_lambda._client import LambdaClient
 from temporal_lambda._errors import LambdaValidationError
 from temporal_lambda._request import prepare_call
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.property_workflows import BadCall, CatchValidationErrorWorkflow, Caught
+from tests.support.property_workflows import BadCall, CatchValidationErrorWorkflow, Caught
 
 # -- the specification, from the botocore model and the AWS documentation -------------------------
 
@@ -1066,7 +1066,7 @@ WORKFLOW_CASES: list[tuple[str, BadCall, str, str]] = [
         "log type Tail is only available for synchronous invocations, not Event",
     ),
     # A NaN payload no longer reaches the activity: invoke_lambda refuses it in the workflow
-    # (tests/test_size_edges.py::test_bad_request_refused_in_the_workflow[nan-...]).
+    # (tests/e2e/test_size_edges.py::test_bad_request_refused_in_the_workflow[nan-...]).
     (
         "invoke-async-256KB+1",
         BadCall("echo", _string_of_size(262_145), {"invoke_async": True}),

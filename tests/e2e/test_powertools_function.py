@@ -45,8 +45,8 @@ from temporal_lambda import (
 from temporal_lambda._request import prepare_call
 from temporal_lambda._response import parse_response
 from temporal_lambda.testing import ClientContext, LambdaContext, LocalLambda
-from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
-from tests.emulator_keys import record_key
+from tests.support.e2e_workflows import InvokeSpec, InvokeWorkflow
+from tests.support.emulator_keys import record_key
 
 PAYMENT = {"account": "acct-7", "amount": 1250, "currency": "EUR"}
 

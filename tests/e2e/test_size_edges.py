@@ -37,8 +37,8 @@ from temporal_lambda import (
 from temporal_lambda._sizes import describe_refusal, json_bound
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
-from tests.size_workflows import (
+from tests.support.e2e_workflows import InvokeSpec, InvokeWorkflow
+from tests.support.size_workflows import (
     BadRequestSpec,
     BadRequestWorkflow,
     SizedPayloadWorkflow,

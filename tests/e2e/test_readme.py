@@ -23,7 +23,7 @@ import pytest
 
 from temporal_lambda import HttpSettings, LambdaClient, LambdaPlugin
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 TEXT = README.read_text()
 
 

@@ -1,8 +1,8 @@
 """The fault matrix: real worker processes killed, a real emulator broken, real stores jammed.
 
 Every case runs a workflow on the Temporal dev server with worker *processes*
-(:mod:`tests.fault_worker`) calling the LocalLambda emulator (in this process, or in a process
-of its own, :mod:`tests.fault_emulator`, where it is restarted), and asserts:
+(:mod:`tests.support.fault_worker`) calling the LocalLambda emulator (in this process, or in a
+process of its own, :mod:`tests.support.fault_emulator`, where it is restarted), and asserts:
 
 * the workflow's result, and that it is COMPLETED within a bound (nothing stuck or lost);
 * exactly one side effect, counted in a ledger file that survives every process's death;
@@ -13,9 +13,10 @@ plugin's store can keep it to one), ``record-payment`` is the Powertools-idempot
 of :mod:`functions.idempotent_payments` (it replays a key's first receipt).
 
 Each case fails without its mechanism. ``FAULT_MATRIX_BREAK`` switches mechanisms off to show
-it (see :mod:`tests.fault_worker`; ``callee`` here replaces ``record-payment`` by ``plain``)::
+it (see :mod:`tests.support.fault_worker`; ``callee`` here replaces ``record-payment`` by
+``plain``)::
 
-    FAULT_MATRIX_BREAK=store .venv/bin/pytest tests/test_fault_matrix.py   # 1, 2, 7, 8 fail
+    FAULT_MATRIX_BREAK=store .venv/bin/pytest tests/e2e/test_fault_matrix.py   # 1, 2, 7, 8 fail
 """
 
 from __future__ import annotations
@@ -47,14 +48,14 @@ from temporal_lambda import LambdaClient, LambdaInvokeResult
 from temporal_lambda._keys import scoped_record_key
 from temporal_lambda.idempotency import STORE_UNAVAILABLE_ERROR_TYPE, SQLiteIdempotencyStore
 from temporal_lambda.testing import InvocationRecord, LocalLambda
-from tests.emulator_keys import record_key
-from tests.fault_emulator import PAYMENT, PLAIN_FUNCTION, FileLedger, register_all
-from tests.fault_proxy import HoldingProxy
-from tests.fault_worker import REGION as FAULT_WORKER_REGION
-from tests.fault_worker import broken
-from tests.fault_workflows import FaultSpec, FaultWorkflow
+from tests.support.emulator_keys import record_key
+from tests.support.fault_emulator import PAYMENT, PLAIN_FUNCTION, FileLedger, register_all
+from tests.support.fault_proxy import HoldingProxy
+from tests.support.fault_worker import REGION as FAULT_WORKER_REGION
+from tests.support.fault_worker import broken
+from tests.support.fault_workflows import FaultSpec, FaultWorkflow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BROKEN = broken()
 IDEMPOTENT_FUNCTION = PLAIN_FUNCTION if "callee" in BROKEN else RECORD_PAYMENT
 """The Powertools function, or (mutation ``callee``) the plain one in its place."""
@@ -86,7 +87,7 @@ class Proc:
 
     @property
     def identity(self) -> str:
-        """The worker identity :mod:`tests.fault_worker` gives itself."""
+        """The worker identity :mod:`tests.support.fault_worker` gives itself."""
         return f"fault-worker-{self.pid}"
 
     async def kill(self) -> None:
@@ -162,7 +163,7 @@ async def start_worker(
 ) -> Proc:
     return await procs.spawn(
         "worker",
-        "tests.fault_worker",
+        "tests.support.fault_worker",
         "--address",
         server,
         "--task-queue",
@@ -512,7 +513,7 @@ async def test_3c_emulator_restarted_mid_flight(
         "--timeout",
         "3",
     )
-    e1 = await procs.spawn("emulator", "tests.fault_emulator", *emulator_args)
+    e1 = await procs.spawn("emulator", "tests.support.fault_emulator", *emulator_args)
     task_queue = f"fault-{uuid.uuid4()}"
     endpoint = f"http://127.0.0.1:{port}"
     await start_worker(
@@ -525,7 +526,7 @@ async def test_3c_emulator_restarted_mid_flight(
     await asyncio.sleep(0.3)  # the function is running; its side effect is 1.7 s away
     await e1.kill()
     assert len(ledger) == 0
-    e2 = await procs.spawn("emulator", "tests.fault_emulator", *emulator_args)
+    e2 = await procs.spawn("emulator", "tests.support.fault_emulator", *emulator_args)
     result = await finish(handle)
     elapsed = time.monotonic() - began
 

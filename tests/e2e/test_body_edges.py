@@ -47,7 +47,7 @@ from temporal_lambda._request import prepare_call
 from temporal_lambda._response import classify_service_error
 from temporal_lambda._spec import MAX_EMPTY_RESPONSE, MAX_ERROR_RESPONSE, MAX_SYNC_RESPONSE
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
+from tests.support.e2e_workflows import InvokeSpec, InvokeWorkflow
 
 CREDENTIALS = Credentials("AKIDBODIES", "bodies-secret")
 MiB = 1024 * 1024

@@ -1,8 +1,8 @@
 """A worker process for the fault matrix, so a test can SIGKILL it mid-call.
 
-``python -m tests.fault_worker --address HOST:PORT --task-queue Q --endpoint URL
+``python -m tests.support.fault_worker --address HOST:PORT --task-queue Q --endpoint URL
 --store sqlite:PATH|postgres:DSN|none`` runs a Temporal worker with ``LambdaPlugin`` and
-:class:`tests.fault_workflows.FaultWorkflow`, prints ``READY`` once it polls, and runs until
+:class:`tests.support.fault_workflows.FaultWorkflow`, prints ``READY`` once it polls, and runs until
 SIGTERM or SIGINT.
 
 Mutations (to check that each fault-matrix case fails without the mechanism it tests):
@@ -41,7 +41,7 @@ from temporal_lambda.idempotency import (
     SQLiteIdempotencyStore,
     StoreUnavailable,
 )
-from tests.fault_workflows import FaultWorkflow
+from tests.support.fault_workflows import FaultWorkflow
 
 BREAK_VARIABLE = "FAULT_MATRIX_BREAK"
 REGION = "us-east-1"
@@ -144,7 +144,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fault_worker")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fault_worker")
     parser.add_argument("--address", required=True)
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--task-queue", required=True)

@@ -9,8 +9,8 @@ loses or invents an entry):
 * ``record-payment``: :mod:`functions.idempotent_payments` (Powertools ``@idempotent``,
   SQLite persistence), so a repeat of the same key replays the first receipt.
 
-``python -m tests.fault_emulator --port P --ledger PATH --powertools-db PATH [--journal PATH]``
-serves both
+``python -m tests.support.fault_emulator --port P --ledger PATH --powertools-db PATH
+[--journal PATH]`` serves both
 in a process of its own (for the case that kills and restarts the emulator) and prints
 ``READY``.
 """
@@ -33,7 +33,7 @@ from functions.idempotent_payments import FUNCTION_NAME as PAYMENT_FUNCTION
 from functions.idempotent_payments import make_handler
 from functions.powertools_persistence import SQLitePersistenceLayer
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.emulator_keys import context_key
+from tests.support.emulator_keys import context_key
 
 PLAIN_FUNCTION = "plain"
 PAYMENT = {"account": "acct-7", "amount": 1250, "currency": "EUR"}
@@ -150,7 +150,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fault_emulator")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fault_emulator")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ledger", required=True)
     parser.add_argument("--powertools-db", required=True)

@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.emulator_keys import record_key
+from tests.support.emulator_keys import record_key
 
 # botocore's ``max_attempts`` counts retries; ``total_max_attempts`` counts the first call too.
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30)

@@ -19,8 +19,8 @@ from temporalio.worker import Worker
 
 from temporal_lambda import LambdaClient, LambdaInvokeResult, LambdaPlugin
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
-from tests.emulator_keys import record_key
+from tests.support.e2e_workflows import InvokeSpec, InvokeWorkflow
+from tests.support.emulator_keys import record_key
 
 
 def echo(event: Any, context: LambdaContext) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from temporal_lambda import LambdaClient, LambdaPlugin
 from temporal_lambda.idempotency import SQLiteIdempotencyStore
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.e2e_workflows import InvokeSpec, InvokeWorkflow
+from tests.support.e2e_workflows import InvokeSpec, InvokeWorkflow
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import urllib3.exceptions
 from botocore.config import Config
 
 from temporal_lambda.testing import LambdaContext, LocalLambda
-from tests.emulator_keys import record_key
+from tests.support.emulator_keys import record_key
 
 pytestmark = pytest.mark.timeout(120)
 
