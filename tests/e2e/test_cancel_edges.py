@@ -39,9 +39,9 @@ from temporal_lambda._activity import (
 from temporal_lambda._plugin import SDK_HEARTBEAT_THROTTLE
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from temporal_lambda.workflow import DEFAULT_HEARTBEAT_TIMEOUT, default_retry_policy
+from tests.support.activity_env import make_activities, make_env
 from tests.support.cancel_workflows import HeldCallWorkflow
 from tests.support.e2e_workflows import InvokeSpec, InvokeWorkflow
-from tests.unit.test_activity import make_activities, make_env
 
 CREDENTIALS = Credentials("testing", "testing")
 

@@ -46,8 +46,8 @@ from temporal_lambda._response import (
     retry_after_seconds,
 )
 from temporal_lambda.testing import LambdaContext, LocalLambda
+from tests.support.activity_env import make_env
 from tests.support.e2e_workflows import InvokeSpec, InvokeWorkflow
-from tests.unit.test_activity import make_env
 
 KEY = "k-1"
 NOW = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)

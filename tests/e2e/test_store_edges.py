@@ -40,8 +40,8 @@ from temporal_lambda.idempotency import (
     StoreUnavailable,
 )
 from temporal_lambda.testing import LambdaContext, LocalLambda
+from tests.support.activity_env import make_env
 from tests.support.e2e_workflows import InvokeSpec, InvokeWorkflow
-from tests.unit.test_activity import make_env
 
 SECRET_RESULT = "secret-result-7f3a91"
 UNREADABLE = (

@@ -19,7 +19,7 @@ from temporal_lambda._activity import LambdaActivities, _fingerprint_fields
 from temporal_lambda._client import LambdaClient
 from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
 from temporal_lambda.idempotency import SQLiteIdempotencyStore, request_fingerprint
-from tests.unit.test_activity import make_env
+from tests.support.activity_env import make_env
 
 KEY = derive_idempotency_key("default", "order-1", "run-1", "7")
 # The store's record for KEY, as the activity scopes it (namespace, endpoint, region, function).

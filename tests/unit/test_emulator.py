@@ -1,3 +1,5 @@
+"""LocalLambda over real sockets: registration, versions, aliases, records, faults, the runtime."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,3 +1,5 @@
+"""Idempotency keys (``_keys``): stable, derived from every id part, within Lambda's rules."""
+
 import re
 
 from temporal_lambda._keys import derive_idempotency_key

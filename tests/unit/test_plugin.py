@@ -1,3 +1,5 @@
+"""``LambdaPlugin`` (``_plugin``): what it builds from its arguments and what it refuses."""
+
 import pytest
 from botocore.credentials import Credentials
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner

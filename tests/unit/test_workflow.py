@@ -1,3 +1,5 @@
+"""The workflow-side helpers (``workflow``): activity timeouts and the default retry policy."""
+
 from datetime import timedelta
 
 from temporal_lambda.workflow import (
