@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import urllib.parse
 from typing import Any
 
+import botocore.loaders
 import botocore.session
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 from temporal_lambda._errors import LambdaValidationError
 from temporal_lambda._request import PreparedCall, prepare_call, validate_idempotency_key
@@ -21,6 +26,54 @@ from temporal_lambda._types import (
     InvocationType,
     LambdaInvokeRequest,
     LogType,
+)
+from tests.support.request_oracle import (
+    _ARN_CORRUPTIONS,
+    ALIAS_CHARS,
+    ASYNC_PREFIX,
+    ASYNC_SUFFIX,
+    CONTEXT_RAW_EDGE,
+    INVOCATION_TYPES,
+    INVOKE_PREFIX,
+    INVOKE_SUFFIX,
+    KEY_FIELD,
+    LIMITS,
+    LOG_TYPES,
+    MAX_BARE_NAME,
+    MAX_NAME,
+    MAX_QUALIFIER,
+    MODEL_NAME_RE,
+    MODEL_QUALIFIER_RE,
+    NAME_CHARS,
+    NAME_PATTERN_MESSAGE,
+    PARTITION_REGIONS,
+    QUALIFIER_PATTERN_MESSAGE,
+    REGION_SHAPED,
+    SPECIAL_QUALIFIERS,
+    Name,
+    _context_sent,
+    _context_shape,
+    _nested,
+    _payload_sent,
+    _payload_shape,
+    aliases,
+    bad_name_qualifiers,
+    compact,
+    expected_path_segment,
+    forbidden_name_chars,
+    function_names,
+    json_string_size,
+    name_qualifiers,
+    payloads_with_one_bad_value,
+    rejected,
+    spice,
+    unambiguous_bare,
+)
+from tests.support.request_oracle import (
+    KEY as PROP_KEY,
+)
+from tests.support.request_oracle import (
+    MAX_CLIENT_CONTEXT as DOC_MAX_CLIENT_CONTEXT,
 )
 
 KEY = "wf-1_act-2"
@@ -347,11 +400,6 @@ def test_function_name_pattern(name: str) -> None:
     assert err.field == "function_name"
 
 
-def test_function_name_empty() -> None:
-    err = invalid(req(function_name=""))
-    assert str(err) == "function name is 0 characters; it must be 1 to 256 characters"
-
-
 def test_qualifier_length_edges() -> None:
     assert prepare_call(req(qualifier="q" * 128), KEY).query == "Qualifier=" + "q" * 128
     err = invalid(req(qualifier="q" * 129))
@@ -374,30 +422,6 @@ def test_qualifier_conflicts_with_name() -> None:
     assert err.field == "qualifier"
 
 
-def test_unknown_invocation_type() -> None:
-    err = invalid(req(invocation_type="Sync"))
-    assert str(err) == "invocation type must be one of RequestResponse, Event, DryRun; got 'Sync'"
-    assert err.field == "invocation_type"
-
-
-def test_unknown_log_type() -> None:
-    err = invalid(req(log_type="Head"))
-    assert str(err) == "log type must be one of None, Tail; got 'Head'"
-    assert err.field == "log_type"
-
-
-def test_tail_with_event() -> None:
-    err = invalid(req(invocation_type="Event", log_type="Tail"))
-    assert "log type Tail is only available for synchronous invocations" in str(err)
-    assert err.field == "log_type"
-
-
-def test_client_context_with_event() -> None:
-    err = invalid(req(invocation_type="Event", client_context={"custom": {}}))
-    assert "client context is only passed to synchronous invocations" in str(err)
-    assert err.field == "client_context"
-
-
 @pytest.mark.parametrize(
     ("kwargs", "field", "message"),
     [
@@ -409,7 +433,11 @@ def test_client_context_with_event() -> None:
             "durable_execution_name",
             "InvokeAsync does not accept a durable execution name",
         ),
-        ({"qualifier": "live"}, "qualifier", "InvokeAsync does not accept a qualifier"),
+        (
+            {"qualifier": "live"},
+            "qualifier",
+            "InvokeAsync does not accept a qualifier (put it in the function name instead)",
+        ),
         ({"invocation_type": "DryRun"}, "invocation_type", "cannot be a DryRun"),
         ({"payload": None}, "payload", "InvokeAsync requires a payload (InvokeArgs); got None"),
     ],
@@ -419,18 +447,6 @@ def test_invoke_async_rejects(kwargs: dict[str, Any], field: str, message: str) 
     err = invalid(req(invoke_async=True, **kwargs))
     assert message in str(err)
     assert err.field == field
-
-
-def test_client_context_must_be_object() -> None:
-    err = invalid(req(client_context=[1, 2]))
-    assert str(err) == "client context must be a JSON object, got list"
-    assert err.field == "client_context"
-
-
-def test_client_context_not_serialisable() -> None:
-    err = invalid(req(client_context={"custom": {"x": object()}}))
-    assert str(err) == "client context is not JSON-serialisable: TypeError"
-    assert err.field == "client_context"
 
 
 def _context_of_raw_length(raw_length: int) -> dict[str, Any]:
@@ -451,14 +467,6 @@ def test_client_context_size_edges() -> None:
         "client context is 3584 bytes after base64 encoding; at most 3583 are allowed"
     )
     assert err.field == "client_context"
-
-
-def test_client_context_limit_applies_after_key_merge() -> None:
-    added = len(b',"idempotency_key":""') + len(KEY)
-    fits_alone = _context_of_raw_length(2685 - added + 1)
-    prepare_call(req(client_context=fits_alone, idempotency_key_field=None), KEY)
-    err = invalid(req(client_context=fits_alone))
-    assert "client context is 3584 bytes after base64 encoding" in str(err)
 
 
 def test_tenant_id_edges() -> None:
@@ -625,3 +633,364 @@ def test_invoke_async_matches_botocore(boto_lambda: Any, name: str) -> None:
     assert sent.url == "https://lambda.us-east-1.amazonaws.com" + call.path
     assert _amz_headers(sent.headers) == call.headers == {}
     assert sent.body == call.body
+
+
+# --- properties: generated requests against the oracle (tests/support/request_oracle) -------
+
+
+@given(name=function_names())
+def test_names_from_the_model_pattern_are_accepted_and_round_trip(name: Name) -> None:
+    assert MODEL_NAME_RE.fullmatch(name.text), "generator sanity: the model accepts it"
+    call = prepare_call(LambdaInvokeRequest(name.text), PROP_KEY)
+    segment = expected_path_segment(name.text)
+    assert call.path == f"{INVOKE_PREFIX}{segment}{INVOKE_SUFFIX}"
+    assert urllib.parse.unquote(call.path[len(INVOKE_PREFIX) : -len(INVOKE_SUFFIX)]) == name.text
+    assert call.query == ""
+    assert call.function_name == name.text
+    assert call.api == "Invoke"
+    assert call.headers["X-Amz-Invocation-Type"] == "RequestResponse"
+
+    legacy = prepare_call(LambdaInvokeRequest(name.text, {"a": 1}, invoke_async=True), PROP_KEY)
+    assert legacy.path == f"{ASYNC_PREFIX}{segment}{ASYNC_SUFFIX}"
+    assert legacy.api == "InvokeAsync"
+
+
+@given(name=function_names(bare=unambiguous_bare, qualifier=name_qualifiers), other=aliases)
+def test_qualifier_in_the_name_must_agree_with_the_qualifier_parameter(
+    name: Name, other: str
+) -> None:
+    assert name.qualifier is not None
+    call = prepare_call(LambdaInvokeRequest(name.text, qualifier=name.qualifier), PROP_KEY)
+    assert call.query == f"Qualifier={expected_path_segment(name.qualifier)}"
+    assume(other != name.qualifier)
+    message = rejected(LambdaInvokeRequest(name.text, qualifier=other), "qualifier")
+    assert message == (
+        f"qualifier {other!r} conflicts with the qualifier {name.qualifier!r} in the function name"
+    )
+
+
+@given(
+    name=function_names(
+        bare=st.text(NAME_CHARS, min_size=MAX_BARE_NAME + 1, max_size=120).filter(
+            lambda s: not REGION_SHAPED.fullmatch(s)
+        )
+    )
+)
+def test_bare_name_of_65_characters_or_more_is_rejected_in_every_form(name: Name) -> None:
+    assert len(name.text) <= MAX_NAME
+    message = rejected(LambdaInvokeRequest(name.text), "function_name")
+    assert message == (
+        f"function name part is {len(name.bare)} characters; "
+        f"a function name is at most {MAX_BARE_NAME} characters"
+    )
+
+
+@given(
+    text=st.text(NAME_CHARS, min_size=MAX_NAME + 1, max_size=400)
+    | st.builds(
+        lambda name, length: name.text + ":" + "a" * max(1, length - len(name.text) - 1),
+        function_names(qualifier=st.none()),
+        st.integers(MAX_NAME + 1, 400),
+    )
+)
+def test_names_longer_than_256_are_rejected(text: str) -> None:
+    assert len(text) > MAX_NAME
+    message = rejected(LambdaInvokeRequest(text), "function_name")
+    assert message == f"function name is {len(text)} characters; it must be 1 to 256 characters"
+
+
+def test_empty_and_non_string_names_are_rejected() -> None:
+    assert rejected(LambdaInvokeRequest(""), "function_name") == (
+        "function name is 0 characters; it must be 1 to 256 characters"
+    )
+    for value, type_name in [(None, "NoneType"), (123, "int"), (b"echo", "bytes")]:
+        message = rejected(LambdaInvokeRequest(value), "function_name")  # type: ignore[arg-type]
+        assert message == f"function name must be a string, got {type_name}"
+
+
+@given(name=function_names(), char=forbidden_name_chars, data=st.data())
+def test_a_forbidden_character_in_the_name_is_rejected(
+    name: Name, char: str, data: st.DataObject
+) -> None:
+    at = data.draw(st.integers(0, len(name.bare)), label="position")
+    bare = name.bare[:at] + char + name.bare[at:]
+    text = name.prefix + bare + ("" if name.qualifier is None else f":{name.qualifier}")
+    assume(not MODEL_NAME_RE.fullmatch(text))
+    assert rejected(LambdaInvokeRequest(text), "function_name") == NAME_PATTERN_MESSAGE
+
+
+@given(name=function_names(bare=unambiguous_bare, qualifier=bad_name_qualifiers))
+def test_a_bad_qualifier_suffix_is_rejected(name: Name) -> None:
+    assume(not MODEL_NAME_RE.fullmatch(name.text))
+    assert rejected(LambdaInvokeRequest(name.text), "function_name") == NAME_PATTERN_MESSAGE
+
+
+@given(name=function_names(qualifier=st.none() | name_qualifiers), data=st.data())
+def test_a_malformed_arn_is_rejected(name: Name, data: st.DataObject) -> None:
+    partition, region = data.draw(st.sampled_from(PARTITION_REGIONS), label="region")
+    parts = {
+        "arn": "arn",
+        "partition": partition,
+        "service": "lambda",
+        "region": region,
+        "account": "123456789012",
+        "resource": "function",
+    }
+    which = data.draw(st.sampled_from([*_ARN_CORRUPTIONS, "extra-segments"]), label="corrupt")
+    suffix = "" if name.qualifier is None else f":{name.qualifier}"
+    if which == "extra-segments":
+        suffix += f":{data.draw(aliases)}:{data.draw(aliases)}"
+    else:
+        parts[which] = data.draw(_ARN_CORRUPTIONS[which], label=which)
+    text = ":".join(parts.values()) + ":" + name.bare + suffix
+    assume(len(text) <= MAX_NAME and not MODEL_NAME_RE.fullmatch(text))
+    assert rejected(LambdaInvokeRequest(text), "function_name") == NAME_PATTERN_MESSAGE
+
+
+@given(
+    qualifier=st.sampled_from(SPECIAL_QUALIFIERS)
+    | st.text(ALIAS_CHARS + "$", min_size=1, max_size=MAX_QUALIFIER),
+    name=unambiguous_bare,
+)
+def test_valid_qualifiers_are_accepted(qualifier: str, name: str) -> None:
+    assert MODEL_QUALIFIER_RE.fullmatch(qualifier)
+    call = prepare_call(LambdaInvokeRequest(name, qualifier=qualifier), PROP_KEY)
+    assert call.query == f"Qualifier={expected_path_segment(qualifier)}"
+    assert urllib.parse.parse_qs(call.query) == {"Qualifier": [qualifier]}
+    assert call.path == f"{INVOKE_PREFIX}{name}{INVOKE_SUFFIX}"
+
+
+@given(qualifier=st.just("") | st.text(ALIAS_CHARS + "$", min_size=129, max_size=300))
+def test_qualifiers_of_bad_length_are_rejected(qualifier: str) -> None:
+    message = rejected(LambdaInvokeRequest("echo", qualifier=qualifier), "qualifier")
+    assert message == f"qualifier is {len(qualifier)} characters; it must be 1 to 128 characters"
+
+
+@given(
+    head=st.text(ALIAS_CHARS + "$", max_size=60),
+    char=st.characters(exclude_characters=ALIAS_CHARS + "$"),
+    tail=st.text(ALIAS_CHARS + "$", max_size=60),
+)
+def test_qualifiers_with_a_forbidden_character_are_rejected(
+    head: str, char: str, tail: str
+) -> None:
+    qualifier = head + char + tail
+    assume(not MODEL_QUALIFIER_RE.fullmatch(qualifier))
+    message = rejected(LambdaInvokeRequest("echo", qualifier=qualifier), "qualifier")
+    assert message == QUALIFIER_PATTERN_MESSAGE
+
+
+@given(
+    raw_size=st.integers(CONTEXT_RAW_EDGE - 5, CONTEXT_RAW_EDGE + 6),
+    extra=spice,
+    shape=st.sampled_from(["custom", "custom-with-own-key", "env", "client"]),
+    mode=st.sampled_from(["RequestResponse", "DryRun", "RequestResponse-no-key-field"]),
+)
+def test_client_context_is_accepted_iff_base64_fits_in_3583_bytes(
+    raw_size: int, extra: str, shape: str, mode: str
+) -> None:
+    key_field = None if mode.endswith("no-key-field") else KEY_FIELD
+    invocation_type = mode.removesuffix("-no-key-field")
+    injects = invocation_type == "RequestResponse" and key_field is not None
+    base = len(compact(_context_sent(_context_shape(shape, ""), injects)))
+    filler = extra + "x" * (raw_size - base - (json_string_size(extra) - 2))
+    context = _context_shape(shape, filler)
+    sent = _context_sent(context, injects)
+    raw = compact(sent)
+    assert len(raw) == raw_size, "construction sanity"
+    encoded_size = len(base64.b64encode(raw))
+    assert encoded_size == 4 * math.ceil(raw_size / 3)
+    assert abs(encoded_size - DOC_MAX_CLIENT_CONTEXT) <= 8
+
+    request = LambdaInvokeRequest(
+        "echo",
+        {"a": 1},
+        invocation_type=invocation_type,
+        client_context=context,
+        idempotency_key_field=key_field,
+    )
+    if encoded_size <= DOC_MAX_CLIENT_CONTEXT:
+        call = prepare_call(request, PROP_KEY)
+        header = call.headers["X-Amz-Client-Context"]
+        assert len(header) == encoded_size
+        assert json.loads(base64.b64decode(header)) == sent
+    else:
+        assert rejected(request, "client_context") == (
+            f"client context is {encoded_size} bytes after base64 encoding; "
+            f"at most {DOC_MAX_CLIENT_CONTEXT} are allowed"
+        )
+
+
+def test_client_context_exact_edge_with_the_injected_key() -> None:
+    # {"custom":{"note":"…","idempotency_key":"prop-key-0123456789"}}: the key alone adds 39
+    # bytes, so a context that fits without it no longer fits with it.
+    overhead = len(compact({"custom": {"note": "", KEY_FIELD: PROP_KEY}}))
+    fits = {"custom": {"note": "x" * (CONTEXT_RAW_EDGE - overhead)}}
+    too_big = {"custom": {"note": "x" * (CONTEXT_RAW_EDGE - overhead + 1)}}
+    header = prepare_call(LambdaInvokeRequest("echo", client_context=fits), PROP_KEY).headers
+    assert len(header["X-Amz-Client-Context"]) == 3580
+    assert rejected(LambdaInvokeRequest("echo", client_context=too_big), "client_context") == (
+        "client context is 3584 bytes after base64 encoding; at most 3583 are allowed"
+    )
+    # The same context without the key fits with room to spare.
+    no_key = LambdaInvokeRequest("echo", client_context=too_big, idempotency_key_field=None)
+    assert len(prepare_call(no_key, PROP_KEY).headers["X-Amz-Client-Context"]) == 3528
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"custom": {"x": {1, 2}}}, "client context is not JSON-serialisable: TypeError"),
+        ({"custom": {"x": float("nan")}}, "client context is not JSON-serialisable: ValueError"),
+        ({(1, 2): "tuple key"}, "client context is not JSON-serialisable: TypeError"),
+        (
+            {"custom": {"x": "\udc80"}},
+            "client context is not JSON-serialisable: UnicodeEncodeError",
+        ),
+        (["not", "an", "object"], "client context must be a JSON object, got list"),
+        ("e30=", "client context must be a JSON object, got str"),
+        (
+            {"custom": ["a"]},
+            "client context 'custom' must be a JSON object to carry the idempotency key, got list",
+        ),
+    ],
+)
+def test_client_context_that_cannot_be_sent_is_rejected(context: Any, message: str) -> None:
+    request = LambdaInvokeRequest("echo", client_context=context)
+    assert rejected(request, "client_context") == message
+
+
+def test_client_context_with_event_is_rejected() -> None:
+    request = LambdaInvokeRequest("echo", invocation_type="Event", client_context={"custom": {}})
+    assert rejected(request, "client_context") == (
+        "client context is only passed to synchronous invocations, not Event"
+    )
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    delta=st.integers(-2, 2),
+    extra=spice,
+    shape=st.sampled_from(["string", "object", "object-with-own-key", "object-no-key-field"]),
+)
+@pytest.mark.parametrize("api", list(LIMITS))
+def test_payload_is_accepted_iff_the_body_fits_the_limit(
+    api: str, delta: int, extra: str, shape: str
+) -> None:
+    limit, label = LIMITS[api]
+    size = limit + delta
+    base = len(compact(_payload_sent(api, shape, _payload_shape(shape, ""))))
+    filler = extra + "x" * (size - base - (json_string_size(extra) - 2))
+    payload = _payload_shape(shape, filler)
+    sent = _payload_sent(api, shape, payload)
+    request = LambdaInvokeRequest(
+        "echo",
+        payload,
+        invocation_type="RequestResponse" if api == "InvokeAsync" else api,
+        invoke_async=api == "InvokeAsync",
+        idempotency_key_field=None if shape == "object-no-key-field" else KEY_FIELD,
+    )
+    if size <= limit:
+        call = prepare_call(request, PROP_KEY)
+        assert len(call.body) == size
+        assert json.loads(call.body) == sent
+    else:
+        assert (
+            rejected(request, "payload")
+            == f"payload is {size} bytes; {label} accept at most {limit}"
+        )
+
+
+def test_event_object_that_the_key_pushes_over_1_mb_is_rejected() -> None:
+    limit, _ = LIMITS["Event"]
+    payload = {"data": "x" * (limit - len(compact({"data": ""})))}
+    assert len(compact(payload)) == limit
+    added = len(compact({KEY_FIELD: PROP_KEY})) - 1  # ,"idempotency_key":"prop-key-0123456789"
+    request = LambdaInvokeRequest("echo", payload, invocation_type="Event")
+    assert rejected(request, "payload") == (
+        f"payload is {limit + added} bytes; Event invocations accept at most {limit}"
+    )
+    as_is = LambdaInvokeRequest(
+        "echo", payload, invocation_type="Event", idempotency_key_field=None
+    )
+    assert len(prepare_call(as_is, PROP_KEY).body) == limit
+
+
+@given(
+    bad=payloads_with_one_bad_value(),
+    api=st.sampled_from(["RequestResponse", "Event", "DryRun", "InvokeAsync"]),
+)
+def test_payload_that_is_not_json_is_rejected(bad: tuple[Any, str], api: str) -> None:
+    payload, error = bad
+    request = LambdaInvokeRequest(
+        "echo",
+        payload,
+        invocation_type="RequestResponse" if api == "InvokeAsync" else api,
+        invoke_async=api == "InvokeAsync",
+    )
+    assert rejected(request, "payload") == f"payload is not JSON-serialisable: {error}"
+
+
+def test_deeply_nested_payload_is_a_validation_error() -> None:
+    assert rejected(LambdaInvokeRequest("echo", _nested(100_000)), "payload") == (
+        "payload is not JSON-serialisable: RecursionError"
+    )
+
+
+def test_deeply_nested_client_context_is_a_validation_error() -> None:
+    request = LambdaInvokeRequest("echo", {}, client_context={"custom": {"a": _nested(100_000)}})
+    assert rejected(request, "client_context") == (
+        "client context is not JSON-serialisable: RecursionError"
+    )
+
+
+@pytest.mark.parametrize("name", [".", "..", "...", "123456789012:function:.."])
+def test_dot_segment_names_are_rejected(name: str) -> None:
+    message = rejected(LambdaInvokeRequest(name, {}), "function_name")
+    assert message == f"function name {name.rsplit(':', 1)[-1]!r} is not a function name"
+
+
+def test_qualifier_in_name_has_the_qualifier_length_limit() -> None:
+    call = prepare_call(LambdaInvokeRequest("echo:" + "a" * 128, {}), PROP_KEY)
+    assert call.path == "/2015-03-31/functions/echo%3A" + "a" * 128 + "/invocations"
+    assert rejected(LambdaInvokeRequest("echo:" + "a" * 129, {}), "function_name") == (
+        "qualifier in the function name is 129 characters; a qualifier is at most 128 characters"
+    )
+
+
+@given(
+    value=st.text().filter(lambda s: s not in INVOCATION_TYPES)
+    | st.sampled_from(["Sideways", "event", "EVENT", "Event ", "REQUEST_RESPONSE", "dryrun"])
+    | st.integers()
+    | st.none()
+    | st.booleans(),
+    invoke_async=st.booleans(),
+)
+@example(value="Sync", invoke_async=False)
+def test_unknown_invocation_type_is_rejected(value: Any, invoke_async: bool) -> None:
+    request = LambdaInvokeRequest(
+        "echo", {"a": 1}, invocation_type=value, invoke_async=invoke_async
+    )
+    assert rejected(request, "invocation_type") == (
+        f"invocation type must be one of RequestResponse, Event, DryRun; got {value!r}"
+    )
+
+
+@given(
+    value=st.text().filter(lambda s: s not in LOG_TYPES)
+    | st.sampled_from(["tail", "TAIL", "Verbose", "none", "NONE", "Tail\n"])
+    | st.integers()
+    | st.booleans(),
+    invocation_type=st.sampled_from(sorted(INVOCATION_TYPES)),
+)
+@example(value="Head", invocation_type="RequestResponse")
+def test_unknown_log_type_is_rejected(value: Any, invocation_type: str) -> None:
+    request = LambdaInvokeRequest("echo", {"a": 1}, invocation_type=invocation_type, log_type=value)
+    assert rejected(request, "log_type") == f"log type must be one of None, Tail; got {value!r}"
+
+
+def test_tail_log_with_event_is_rejected() -> None:
+    request = LambdaInvokeRequest("echo", {"a": 1}, invocation_type="Event", log_type="Tail")
+    assert rejected(request, "log_type") == (
+        "log type Tail is only available for synchronous invocations, not Event"
+    )
