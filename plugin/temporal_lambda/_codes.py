@@ -82,7 +82,7 @@ DURABLE_ALREADY_STARTED = "DurableExecutionAlreadyStartedException"
 """The code of a durable start whose name is taken (by this payload, or another)."""
 
 # The first table is modelled for Invoke and InvokeAsync in botocore's service model (checked by
-# tests/test_spec.py); the second is seen on the wire but unmodelled.
+# tests/unit/test_spec.py); the second is seen on the wire but unmodelled.
 SERVICE_ERROR_STATUS: Mapping[str, int] = {
     "InvalidParameterValueException": 400,
     "InvalidRequestContentException": 400,

@@ -45,7 +45,7 @@ PASSTHROUGH_MODULES = ("temporal_lambda", "httpx", "botocore")
 """Imported once, outside the workflow sandbox, instead of once per workflow run.
 
 ``temporal_lambda.workflow`` itself loads only pure modules (no httpx, botocore, aiohttp or
-SQLite; ``tests/test_import_weight.py``), so a worker without the plugin runs it sandboxed as
+SQLite; ``tests/e2e/test_import_weight.py``), so a worker without the plugin runs it sandboxed as
 is. The package is passed through because the payload limits the plugin sets per task queue
 (``_sizes``) are read by workflows, and a sandbox's re-imported copy would hold none. httpx and
 botocore are passed through for the user's own workflow modules, which often import them (the

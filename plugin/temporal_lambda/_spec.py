@@ -3,7 +3,7 @@
 Dependency-free (the workflow helper imports it, and so may the sandbox): the values here are
 the service's, as botocore's service model (``lambda`` 2015-03-31, whose ``InvokeAsync``
 operation keeps its 2014-11-13 URI) and the Lambda documentation state them, and
-``tests/test_spec.py`` checks each against the installed botocore's model. The two response
+``tests/unit/test_spec.py`` checks each against the installed botocore's model. The two response
 caps at the end are ours: how much of an answer the client reads.
 """
 

@@ -1,7 +1,7 @@
 """The emulator's own copy of the AWS facts it serves by: paths, limits, patterns, headers, errors.
 
 The emulator is the oracle the client is tested against, so it shares no code with the client
-side; ``tests/test_emulator_spec.py`` checks every fact here against botocore's service models
+side; ``tests/unit/test_emulator_spec.py`` checks every fact here against botocore's service models
 (``lambda`` 2015-03-31, and 2014-11-11 for the deprecated InvokeAsync) so that the two copies
 cannot drift apart silently.
 """
