@@ -682,7 +682,7 @@ class FullDisk:
         self.directory = directory
         self.mounted = False
         if os.geteuid() == 0:
-            mount = ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(directory)]
+            mount = ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(directory)]
             self.mounted = subprocess.run(mount, capture_output=True, check=False).returncode == 0
         self.expected_message = "database or disk is full" if self.mounted else "disk I/O error"
         self._filler = directory / "filler"
