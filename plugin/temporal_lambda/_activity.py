@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import activity
 from temporalio.api.common.v1 import Payload
@@ -151,6 +151,16 @@ class LambdaActivities:
         self._payload_limit = payload_limit
 
     @property
+    def client(self) -> LambdaClient:
+        """The Lambda client every invocation goes through."""
+        return self._client
+
+    @property
+    def payload_limit(self) -> int:
+        """The largest encoded result (bytes) Temporal accepts."""
+        return self._payload_limit
+
+    @property
     def store(self) -> IdempotencyStore | None:
         """The idempotency store the next invocation uses (``None``: no store).
 
@@ -192,14 +202,7 @@ class LambdaActivities:
                 return await self._fits_temporal(await self._send(attempt), attempt)
             return await self._send_once(self._store, attempt)
         except LambdaError as err:
-            if isinstance(err, LambdaFunctionError) and err.retryable:
-                _count_function_error(err, info, request, key, started)
-            # A server may echo the signed request's headers into its answer.
-            scrub_error(err, self._client.secrets())
-            activity.logger.info(
-                "Lambda %s failed: %s (%s)", request.function_name, err.error_type, err
-            )
-            to_application_error(err)
+            fail(err, info, request, key, started, self._client)
 
     async def _send_once(self, store: IdempotencyStore, attempt: _Attempt) -> LambdaInvokeResult:
         """Send under the store's record for the key: one caller at a time, results kept.
@@ -341,6 +344,35 @@ class _Attempt:
     def key(self) -> str:
         """The idempotency key."""
         return self.call.key
+
+
+def fail(
+    err: LambdaError,
+    info: activity.Info,
+    request: LambdaInvokeRequest,
+    key: str,
+    started: float,
+    client: LambdaClient,
+) -> NoReturn:
+    """Raise ``err`` as the activity's failure: counted if a function error, scrubbed, logged.
+
+    Args:
+        err: What failed the attempt.
+        info: The running activity's info.
+        request: The request (its ``function_error_attempts`` bounds the count).
+        key: The idempotency key.
+        started: When the attempt started (``time.monotonic()``).
+        client: The client whose recent secrets are scrubbed from the message.
+
+    Raises:
+        ApplicationError: always (:func:`~temporal_lambda._errors.to_application_error`).
+    """
+    if isinstance(err, LambdaFunctionError) and err.retryable:
+        _count_function_error(err, info, request, key, started)
+    # A server may echo the signed request's headers into its answer.
+    scrub_error(err, client.secrets())
+    activity.logger.info("Lambda %s failed: %s (%s)", request.function_name, err.error_type, err)
+    to_application_error(err)
 
 
 def _count_function_error(
@@ -511,12 +543,17 @@ class _Heartbeating:
 
     __slots__ = ("_details", "_handle", "_interval", "_loop", "_started")
 
-    def __init__(self, info: activity.Info, function_name: str, key: str, started: float) -> None:
+    def __init__(
+        self,
+        info: activity.Info,
+        function_name: str,
+        key: str,
+        started: float,
+        phase: str = "waiting for Lambda",
+    ) -> None:
         self._interval = heartbeat_interval(info.heartbeat_timeout)
         self._started = started
-        self._details = _progress(
-            info, function_name, key, function_errors_before(info), "waiting for Lambda"
-        )
+        self._details = _progress(info, function_name, key, function_errors_before(info), phase)
         self._loop = asyncio.get_running_loop()
         self._handle: asyncio.TimerHandle | None = None
 
@@ -528,6 +565,10 @@ class _Heartbeating:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+    def update(self, **progress: Any) -> None:
+        """Carry ``progress`` (e.g. the bytes and chunks a stream received) in the next beats."""
+        self._details.update(progress)
 
     def _beat(self) -> None:
         if self._handle is None:

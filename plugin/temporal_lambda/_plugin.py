@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporal_lambda._activity import HEARTBEAT_THROTTLE_INTERVAL, LambdaActivities
 from temporal_lambda._client import LambdaClient
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, UNLIMITED_PAYLOAD, set_payload_limit
+from temporal_lambda._stream_activity import LambdaStreamActivities
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
 from temporal_lambda.storage import close_drivers, install_external_storage, require_on_client
 
@@ -155,11 +156,12 @@ class LambdaPlugin(SimplePlugin):
         self.lambda_activities = LambdaActivities(
             self.client, self.store, payload_limit=payload_limit
         )
+        self.stream_activities = LambdaStreamActivities(self.lambda_activities)
         self.external_storage = external_storage
         super().__init__(
             PLUGIN_NAME,
             data_converter=(self._with_external_storage if external_storage is not None else None),
-            activities=[self.lambda_activities.invoke],
+            activities=[self.lambda_activities.invoke, self.stream_activities.invoke_stream],
             workflow_runner=_pass_through,
             run_context=self._run_context,
         )

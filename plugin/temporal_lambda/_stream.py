@@ -168,6 +168,7 @@ class StreamAttempt:
             raise RuntimeError("the call of this attempt was already sent")
         target = f"{call.method} {self.client.endpoint}{call.path}"
         spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115  (returned open)
+        received: Received | None = None
         try:
             with waiting if waiting is not None else nullcontext():
                 async with self.client.stream(call, read_timeout=read_timeout) as response:
@@ -185,6 +186,12 @@ class StreamAttempt:
             return received
         except BaseException as err:
             spool.close()
+            if type(err) is LambdaTransportError and received is not None and received.chunks:
+                # A failure below HTTP mid-stream: say how far the stream got.
+                err.args = (
+                    f"{err} (the stream broke after {received.size} bytes in "
+                    f"{received.chunks} chunks, before InvokeComplete)",
+                )
             if isinstance(err, LambdaFunctionError):
                 err.retryable = err.error_type not in self.request.non_retryable_function_errors
             if isinstance(err, LambdaError):
@@ -229,16 +236,20 @@ async def _read_events(
         if not completed and pending:
             completed = feed()
     except botocore.eventstream.ParserError as exc:
-        raise LambdaTransportError(
+        raise _Incomplete(
             f"{target}: the event stream is malformed after {received.size} bytes in "
             f"{received.chunks} chunks ({type(exc).__name__}: {exc})"
         ) from None
     if not completed:
-        raise LambdaTransportError(
+        raise _Incomplete(
             f"{target}: the stream ended after {received.size} bytes in {received.chunks} "
             "chunks without InvokeComplete (the connection closed early); the function may "
             "have run"
         )
+
+
+class _Incomplete(LambdaTransportError):
+    """The stream ended early or is malformed (said by the stream reader itself)."""
 
 
 def _handle(event: dict[str, Any], received: Received, target: str) -> bool:

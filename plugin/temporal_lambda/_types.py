@@ -133,7 +133,8 @@ class LambdaStreamResult:
     The streamed bytes are not parsed (a stream is often NDJSON, server-sent events or
     text, seldom one JSON document): :attr:`payload` is their text, or their base64 when
     they are not UTF-8. A large one crosses Temporal through the client's external
-    storage (the history holds a reference); see :func:`~temporal_lambda.workflow.invoke_lambda_stream`.
+    storage (the history holds a reference); see
+    :func:`~temporal_lambda.workflow.invoke_lambda_stream`.
     """
 
     status_code: int

@@ -65,6 +65,14 @@ def _segment(value: str | None) -> str:
     return encoded if len(encoded) <= 200 else hashlib.sha256(value.encode()).hexdigest()
 
 
+def _claim(namespace: str, digest: str) -> tuple[str, StorageDriverClaim]:
+    """The key of a payload of sha256 ``digest`` in ``namespace``'s segment, and its claim."""
+    key = f"v0/ns/{namespace}/d/sha256/{digest}"
+    return key, StorageDriverClaim(
+        claim_data={"key": key, "hash_algorithm": "sha256", "hash_value": digest}
+    )
+
+
 class LocalStorageDriver(StorageDriver):
     """Keep externally stored payloads as files under one directory.
 
@@ -124,15 +132,38 @@ class LocalStorageDriver(StorageDriver):
     def _store_all(self, namespace: str, blobs: list[bytes]) -> list[StorageDriverClaim]:
         claims = []
         for blob in blobs:
-            digest = hashlib.sha256(blob).hexdigest()
-            key = f"v0/ns/{namespace}/d/sha256/{digest}"
+            key, claim = _claim(namespace, hashlib.sha256(blob).hexdigest())
             self._write(self._root / key, blob)
-            claims.append(
-                StorageDriverClaim(
-                    claim_data={"key": key, "hash_algorithm": "sha256", "hash_value": digest}
-                )
-            )
+            claims.append(claim)
         return claims
+
+    def adopt(self, namespace: str | None, temp: Path, digest: str) -> StorageDriverClaim:
+        """Move a serialised payload already written under :attr:`root` to its key.
+
+        For a payload too large to hold in memory (a streamed Lambda response): the caller
+        writes the serialised ``Payload`` to a ``0600`` temporary file in :attr:`root`
+        (same file system, so this is a rename), flushed, with its sha256. A payload already
+        stored keeps its file (its time refreshed) and ``temp`` is removed.
+
+        Args:
+            namespace: The namespace it is stored for.
+            temp: The temporary file, in :attr:`root`.
+            digest: Hex sha256 of its content.
+
+        Returns:
+            The claim, as :meth:`store` returns it.
+        """
+        key, claim = _claim(_segment(namespace), digest)
+        path = self._root / key
+        try:
+            os.utime(path)
+            temp.unlink()
+            return claim
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(temp, path)
+        return claim
 
     def _write(self, path: Path, blob: bytes) -> None:
         """Write ``blob`` at ``path`` atomically, or refresh the time of the file already there."""
