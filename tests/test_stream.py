@@ -30,27 +30,12 @@ from temporal_lambda import LambdaClient, LambdaPlugin
 from temporal_lambda.storage import local_storage, s3_storage
 from temporal_lambda.testing import LambdaContext, LocalLambda
 from tests.moto_s3 import boto_s3, moto_url  # noqa: F401  (session fixture)
+from tests.stream_handlers import MB, chunks, streamed
 from tests.stream_server import HostileStream, frames_of
 from tests.stream_workflows import StreamCall, StreamWorkflow
 
-MB = 1024 * 1024
 HISTORY_LIMIT = 64 * 1024
 CREDS = Credentials("testing", "testing")
-UNIT = b"0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOPQRSTUVWXYZ_\n"
-
-
-def text_bytes(size: int) -> bytes:
-    """Deterministic ASCII text of exactly ``size`` bytes."""
-    return (UNIT * (size // len(UNIT) + 1))[:size]
-
-
-def chunks(event: Any, context: LambdaContext) -> Iterator[bytes]:
-    """Stream ``size`` bytes of text in chunks of ``chunk`` bytes."""
-    size, chunk = int(event["size"]), int(event.get("chunk", MB))
-    data = text_bytes(size)
-    for start in range(0, size, chunk):
-        yield data[start : start + chunk]
-    print("streamed", size)
 
 
 def binary(event: Any, context: LambdaContext) -> Iterator[bytes]:
@@ -155,7 +140,7 @@ async def test_small_stream_arrives_inline_with_its_log_tail_qualifier_context_a
         keep_payload=True,
     )
     _handle, result = await run(client, task_queue, call)
-    data = text_bytes(10_000)
+    data = streamed(10_000, 1000)
     assert result["payload"] == data.decode()
     assert (result["status_code"], result["size"], result["chunks"]) == (200, 10_000, 10)
     assert (result["sha256"], result["encoding"]) == (sha(data), "text")
@@ -229,7 +214,7 @@ async def test_20mb_stream_reaches_the_workflow_through_the_local_driver(
     client = client_for(dev_env, plugin_for(lam.endpoint_url, local_storage(store_dir)))
     size = 20 * MB
     handle, result = await run(client, task_queue, StreamCall("chunks", {"size": size}))
-    data = text_bytes(size)
+    data = streamed(size)
     assert (result["size"], result["chunks"], result["sha256"]) == (size, 20, sha(data))
     assert (result["encoding"], result["payload_length"]) == ("text", size)
     assert result["payload_sha256"] == sha(data)
@@ -253,7 +238,7 @@ async def test_20mb_stream_reaches_the_workflow_through_s3(
     client = client_for(dev_env, plugin_for(lam.endpoint_url, storage))
     size = 20 * MB
     handle, result = await run(client, task_queue, StreamCall("chunks", {"size": size}))
-    assert (result["size"], result["payload_sha256"]) == (size, sha(text_bytes(size)))
+    assert (result["size"], result["payload_sha256"]) == (size, sha(streamed(size)))
     assert await history_size(handle) < HISTORY_LIMIT
     assert boto_s3(moto_url).list_objects_v2(Bucket=bucket)["KeyCount"] == 1
 
