@@ -39,7 +39,8 @@ CREDS = Credentials("testing", "testing")
 
 
 def binary(event: Any, context: LambdaContext) -> Iterator[bytes]:
-    yield bytes(range(256)) * 4
+    for _ in range(int((event or {}).get("times", 1))):
+        yield bytes(range(256)) * 4
 
 
 def fails_midway(event: Any, context: LambdaContext) -> Iterator[bytes]:
@@ -241,6 +242,21 @@ async def test_20mb_stream_reaches_the_workflow_through_s3(
     assert (result["size"], result["payload_sha256"]) == (size, sha(streamed(size)))
     assert await history_size(handle) < HISTORY_LIMIT
     assert boto_s3(moto_url).list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+
+
+async def test_large_binary_stream_is_stored_as_base64_through_the_local_driver(
+    dev_env: WorkflowEnvironment, lam: LocalLambda, task_queue: str, store_dir: Path
+) -> None:
+    client = client_for(dev_env, plugin_for(lam.endpoint_url, local_storage(store_dir)))
+    handle, result = await run(
+        client, task_queue, StreamCall("binary", {"times": 1000}, keep_payload=True)
+    )
+    data = (bytes(range(256)) * 4) * 1000
+    assert (result["encoding"], result["size"], result["chunks"]) == ("base64", len(data), 1000)
+    assert base64.b64decode(result["payload"]) == data
+    assert result["sha256"] == sha(data)
+    assert len(files(store_dir)) == 2  # the result, then the workflow's own result (> 256 KiB)
+    assert await history_size(handle) < HISTORY_LIMIT
 
 
 async def test_stream_over_the_payload_limit_without_external_storage_is_refused(
