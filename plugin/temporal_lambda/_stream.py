@@ -29,6 +29,9 @@ feeding each socket read of a 1 MiB frame separately would copy the frame many t
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import concurrent.futures
 import dataclasses
 import functools
 import tempfile
@@ -64,10 +67,19 @@ from temporal_lambda._spec import (
 )
 from temporal_lambda._types import LambdaInvokeRequest
 
-__all__ = ["FEED_BYTES", "FEED_SECONDS", "Received", "StreamAttempt", "event_shape"]
+__all__ = [
+    "FEED_BYTES",
+    "FEED_SECONDS",
+    "WRITE_AHEAD",
+    "Received",
+    "StreamAttempt",
+    "event_shape",
+]
 
 FEED_BYTES = 1_048_576
 """Most bytes gathered from the socket before they are handed to botocore's buffer."""
+WRITE_AHEAD = 8 * 1_048_576
+"""Most streamed bytes held in memory while they wait to be written to the spool."""
 FEED_SECONDS = 0.5
 """Gathered bytes are handed over at least this often (seconds), so progress of a slow
 stream (a few bytes at a time) is seen without waiting for :data:`FEED_BYTES`."""
@@ -206,22 +218,22 @@ async def _read_events(
     buffer = botocore.eventstream.EventStreamBuffer()
     parser = botocore.parsers.EventStreamJSONParser()
     shape = event_shape()
+    writer = _SpoolWriter(received.spool)
     pending: list[bytes] = []
     pending_size = 0
     fed_at = time.monotonic()
     completed = False
 
-    def feed() -> bool:
+    def feed() -> tuple[bool, list[bytes]]:
         nonlocal pending_size
         buffer.add_data(pending[0] if len(pending) == 1 else b"".join(pending))
         pending.clear()
         pending_size = 0
+        data: list[bytes] = []
         for message in buffer:
-            if _handle(parser.parse(message.to_response_dict(), shape), received, target):
-                return True
-        if progress is not None:
-            progress(received.size, received.chunks)
-        return False
+            if _handle(parser.parse(message.to_response_dict(), shape), received, target, data):
+                return True, data
+        return False, data
 
     try:
         async for chunk in chunks:
@@ -230,16 +242,23 @@ async def _read_events(
             now = time.monotonic()
             if pending_size >= FEED_BYTES or now - fed_at >= FEED_SECONDS:
                 fed_at = now
-                if feed():
-                    completed = True
+                completed, data = feed()
+                await writer.write(data)
+                if progress is not None:
+                    progress(received.size, received.chunks)
+                if completed:
                     break
         if not completed and pending:
-            completed = feed()
+            completed, data = feed()
+            await writer.write(data)
+        await writer.finish()
     except botocore.eventstream.ParserError as exc:
         raise _Incomplete(
             f"{target}: the event stream is malformed after {received.size} bytes in "
             f"{received.chunks} chunks ({type(exc).__name__}: {exc})"
         ) from None
+    finally:
+        writer.abandon()
     if not completed:
         raise _Incomplete(
             f"{target}: the stream ended after {received.size} bytes in {received.chunks} "
@@ -248,12 +267,70 @@ async def _read_events(
         )
 
 
+class _SpoolWriter:
+    """Writes the spool from a thread of its own, so disk writes overlap the socket reads.
+
+    At most :data:`WRITE_AHEAD` bytes wait to be written (the reader waits for the oldest
+    write past that), so memory stays bounded however fast the stream comes.
+    """
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self._spool = spool
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: collections.deque[tuple[asyncio.Future[None], int]] = collections.deque()
+        self._bytes = 0
+
+    async def write(self, data: list[bytes]) -> None:
+        """Queue ``data`` to be written, in order; wait while too much is queued."""
+        if not data:
+            return
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="temporal-lambda-spool"
+            )
+        size = sum(map(len, data))
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._spool.writelines, data)
+        self._pending.append((future, size))
+        self._bytes += size
+        while self._bytes > WRITE_AHEAD:
+            await self._oldest()
+
+    async def finish(self) -> None:
+        """Wait until everything queued is written."""
+        while self._pending:
+            await self._oldest()
+
+    async def _oldest(self) -> None:
+        future, size = self._pending[0]
+        await future
+        self._pending.popleft()
+        self._bytes -= size
+
+    def abandon(self) -> None:
+        """Stop the thread (after the write in progress, if any); drop what is queued."""
+        for future, _size in self._pending:
+            future.add_done_callback(_retrieve)
+        self._pending.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Take an abandoned write's outcome, so asyncio does not log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
 class _Incomplete(LambdaTransportError):
     """The stream ended early or is malformed (said by the stream reader itself)."""
 
 
-def _handle(event: dict[str, Any], received: Received, target: str) -> bool:
-    """Take one parsed event into ``received``; return whether it was ``InvokeComplete``.
+def _handle(event: dict[str, Any], received: Received, target: str, data: list[bytes]) -> bool:
+    """Count one parsed event in ``received``; return whether it was ``InvokeComplete``.
+
+    A chunk's bytes are appended to ``data``, for the spool writer.
 
     Raises:
         LambdaResponseTooLargeError: the stream passed 200 MB.
@@ -262,8 +339,8 @@ def _handle(event: dict[str, Any], received: Received, target: str) -> bool:
     """
     chunk = event.get(PAYLOAD_CHUNK_EVENT)
     if chunk is not None:
-        data: bytes = chunk.get("Payload", b"")
-        received.size += len(data)
+        payload: bytes = chunk.get("Payload", b"")
+        received.size += len(payload)
         received.chunks += 1
         if received.size > MAX_STREAM_RESPONSE:
             raise LambdaResponseTooLargeError(
@@ -274,7 +351,7 @@ def _handle(event: dict[str, Any], received: Received, target: str) -> bool:
                 bytes_read=received.size,
                 limit=MAX_STREAM_RESPONSE,
             )
-        received.spool.write(data)
+        data.append(payload)
         return False
     complete = event.get(INVOKE_COMPLETE_EVENT)
     if complete is not None:
