@@ -1,4 +1,6 @@
-"""One streamed-response reader in its own process: ``python -m benchmarks._stream_peer PEER URL SIZE``.
+"""One streamed-response reader in its own process.
+
+``python -m benchmarks._stream_peer PEER URL SIZE [--runs N]``
 
 Reads ``SIZE`` bytes streamed by the benchmark emulator's ``stream`` function (1 MiB chunks,
 no throttle) with InvokeWithResponseStream, ``--runs`` times, and prints one JSON line: MB/s
@@ -95,7 +97,7 @@ async def ours(url: str, size: int, runs: int, stored: bool) -> dict[str, Any]:
 
 
 async def aiobotocore_peer(url: str, size: int, runs: int) -> dict[str, Any]:
-    """aiobotocore's ``invoke_with_response_stream``, reading every event."""
+    """Read the stream with aiobotocore's ``invoke_with_response_stream``, every event."""
     import aiobotocore.session
     from aiobotocore.config import AioConfig
 
