@@ -177,6 +177,66 @@ def report(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    if "extstore" in results:
+        parts += [
+            "",
+            "### 5. 5 MiB round trip through external storage (request and result stored), "
+            "the activity worker in its own process",
+            "",
+        ]
+        parts.append(
+            table(
+                [
+                    "driver",
+                    "s/call mean (min-max)",
+                    "activity worker: peak RSS over baseline MB",
+                    "x payload",
+                    "workflow worker + client process MB",
+                    "x payload",
+                ],
+                [
+                    [
+                        r["driver"],
+                        f"{r['seconds_per_call_mean']} "
+                        f"({r['seconds_per_call_min']}-{r['seconds_per_call_max']})",
+                        r["activity_worker_peak_rss_mb"],
+                        r["activity_worker_x_payload"],
+                        r["workflow_process_peak_rss_mb"],
+                        r["workflow_process_x_payload"],
+                    ]
+                    for r in results["extstore"]
+                ],
+            )
+        )
+    if "stream" in results:
+        rows = results["stream"]
+        abc = next((r for r in rows if r["peer"] == "aiobotocore"), None)
+        parts += [
+            "",
+            "### 6. A 100 MiB InvokeWithResponseStream answer (emulator unthrottled, "
+            "1 MiB chunks), each reader in its own process",
+            "",
+        ]
+        parts.append(
+            table(
+                ["reader", "reads", "MB/s median (min-max)", "vs aiobotocore", "peak RSS MB"],
+                [
+                    [
+                        {
+                            "ours": "ours: LambdaClient + stream path to the spool",
+                            "ours-stored": "ours: + result written into the local driver",
+                            "aiobotocore": "aiobotocore invoke_with_response_stream "
+                            "(chunks counted, dropped)",
+                        }[r["peer"]],
+                        r["reads"],
+                        f"{r['mb_per_s_median']} ({r['mb_per_s_min']}-{r['mb_per_s_max']})",
+                        f"{r['mb_per_s_median'] / abc['mb_per_s_median']:.2f}x" if abc else "",
+                        r["peak_rss_over_baseline_mb"],
+                    ]
+                    for r in rows
+                ],
+            )
+        )
     verdicts = targets(results)
     if verdicts and not results.get("quick"):
         parts += ["", "### Targets", "", table(["target", "this run", ""], verdicts)]
