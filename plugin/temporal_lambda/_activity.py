@@ -281,14 +281,14 @@ class LambdaActivities:
         Temporal, so nothing is refused here. Checked before the result is stored, so a
         result Temporal cannot carry is neither kept nor blamed on the store.
         """
-        payloads = activity.payload_converter().to_payloads([result])
         try:
             data_converter = activity.client().data_converter
         except RuntimeError:  # no client (ActivityEnvironment): no codec either
             data_converter = None
+        if data_converter is not None and data_converter.external_storage is not None:
+            return result  # before encoding: a large result is not encoded just to be measured
+        payloads = activity.payload_converter().to_payloads([result])
         if data_converter is not None:
-            if data_converter.external_storage is not None:
-                return result
             if data_converter.payload_codec is not None:
                 payloads = await data_converter.payload_codec.encode(payloads)
         size = payloads_size(map(payload_size, payloads))
