@@ -40,7 +40,7 @@ from benchmarks._suites import PY, ROOT, emulator, free_port, log
 from temporal_lambda import LambdaClient, LambdaPlugin
 
 MB = 1024 * 1024
-STREAM_PEERS = ("ours", "ours-stored", "aiobotocore")
+STREAM_PEERS = ("ours", "ours-stored", "aiobotocore", "aiobotocore-file")
 
 
 class PeakRss:

@@ -22,10 +22,14 @@ def report(results: dict[str, Any]) -> str:
         f"Python {m['python']}, {m['platform']}; {m['date']}; "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         "",
-        "### 1. Client throughput (emulator in its own process, loopback, 64-byte JSON payload)",
-        "",
     ]
     rows = results.get("client", {}).get("rows", [])
+    if rows:
+        parts += [
+            "### 1. Client throughput (emulator in its own process, loopback, 64-byte JSON "
+            "payload)",
+            "",
+        ]
     body = []
     for row in rows:
         abc = find(rows, "aiobotocore", row["concurrency"])
@@ -43,20 +47,21 @@ def report(results: dict[str, Any]) -> str:
                 row["errors"],
             ]
         )
-    parts.append(
-        table(
-            [
-                "client",
-                "concurrency",
-                "calls/s",
-                "vs aiobotocore",
-                "client CPU ms/call",
-                "emulator CPU (cores)",
-                "errors",
-            ],
-            body,
+    if rows:
+        parts.append(
+            table(
+                [
+                    "client",
+                    "concurrency",
+                    "calls/s",
+                    "vs aiobotocore",
+                    "client CPU ms/call",
+                    "emulator CPU (cores)",
+                    "errors",
+                ],
+                body,
+            )
         )
-    )
     raw = [r for r in rows if r["peer"] == "raw-aiohttp" and not r["uvloop"]]
     if raw:
         top = max(raw, key=lambda r: r["calls_per_s"])
@@ -227,6 +232,7 @@ def report(results: dict[str, Any]) -> str:
                             "ours-stored": "ours: + result written into the local driver",
                             "aiobotocore": "aiobotocore invoke_with_response_stream "
                             "(chunks counted, dropped)",
+                            "aiobotocore-file": "aiobotocore, chunks written to a file",
                         }[r["peer"]],
                         r["reads"],
                         f"{r['mb_per_s_median']} ({r['mb_per_s_min']}-{r['mb_per_s_max']})",

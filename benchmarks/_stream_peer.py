@@ -14,7 +14,9 @@ Peers:
 - ``ours-stored``: the same, then the result's ``Payload`` written from the spool into a
   ``LocalStorageDriver`` (what the activity does for a large stream with local storage);
 - ``aiobotocore``: ``invoke_with_response_stream`` and ``async for event in EventStream``,
-  each chunk's length counted and the chunk dropped (the least a caller can do).
+  each chunk's length counted and the chunk dropped (the least a caller can do);
+- ``aiobotocore-file``: the same, each chunk written to a temporary file (what keeping a
+  large stream without holding it in memory costs a caller).
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ async def ours(url: str, size: int, runs: int, stored: bool) -> dict[str, Any]:
     return await _measure(lambda: one(size), size, runs)
 
 
-async def aiobotocore_peer(url: str, size: int, runs: int) -> dict[str, Any]:
+async def aiobotocore_peer(url: str, size: int, runs: int, to_file: bool) -> dict[str, Any]:
     """Read the stream with aiobotocore's ``invoke_with_response_stream``, every event."""
     import aiobotocore.session
     from aiobotocore.config import AioConfig
@@ -117,11 +119,15 @@ async def aiobotocore_peer(url: str, size: int, runs: int) -> dict[str, Any]:
                 FunctionName="stream", Payload=json.dumps({"size": n}).encode()
             )
             got, complete = 0, False
-            async for event in response["EventStream"]:
-                if "PayloadChunk" in event:
-                    got += len(event["PayloadChunk"]["Payload"])
-                elif "InvokeComplete" in event:
-                    complete = not event["InvokeComplete"].get("ErrorCode")
+            with tempfile.TemporaryFile() as spool:
+                async for event in response["EventStream"]:
+                    if "PayloadChunk" in event:
+                        data = event["PayloadChunk"]["Payload"]
+                        got += len(data)
+                        if to_file:
+                            spool.write(data)
+                    elif "InvokeComplete" in event:
+                        complete = not event["InvokeComplete"].get("ErrorCode")
             if not complete:
                 raise RuntimeError("the stream did not complete")
             return got
@@ -150,13 +156,14 @@ async def _measure(one: Any, size: int, runs: int) -> dict[str, Any]:
 def main() -> None:
     """Print one JSON line of figures."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("peer", choices=["ours", "ours-stored", "aiobotocore"])
+    parser.add_argument("peer", choices=["ours", "ours-stored", "aiobotocore", "aiobotocore-file"])
     parser.add_argument("url")
     parser.add_argument("size", type=int)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    if args.peer == "aiobotocore":
-        result = asyncio.run(aiobotocore_peer(args.url, args.size, args.runs))
+    if args.peer.startswith("aiobotocore"):
+        to_file = args.peer == "aiobotocore-file"
+        result = asyncio.run(aiobotocore_peer(args.url, args.size, args.runs, to_file))
     else:
         result = asyncio.run(ours(args.url, args.size, args.runs, args.peer == "ours-stored"))
     print(json.dumps(result))
