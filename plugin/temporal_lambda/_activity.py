@@ -288,9 +288,8 @@ class LambdaActivities:
         if data_converter is not None and data_converter.external_storage is not None:
             return result  # before encoding: a large result is not encoded just to be measured
         payloads = activity.payload_converter().to_payloads([result])
-        if data_converter is not None:
-            if data_converter.payload_codec is not None:
-                payloads = await data_converter.payload_codec.encode(payloads)
+        if data_converter is not None and data_converter.payload_codec is not None:
+            payloads = await data_converter.payload_codec.encode(payloads)
         size = payloads_size(map(payload_size, payloads))
         if size <= self._payload_limit:
             return result
