@@ -86,3 +86,10 @@ def test_varint_is_protobufs(value: int) -> None:
         decoded |= (byte & 0x7F) << shift
         shift += 7
     assert decoded == value
+
+
+def test_the_workflow_helper_accepts_the_models_invocation_types() -> None:
+    from temporal_lambda import workflow
+    from temporal_lambda._spec import STREAM_INVOCATION_TYPES
+
+    assert workflow.STREAM_INVOCATION_TYPES == STREAM_INVOCATION_TYPES

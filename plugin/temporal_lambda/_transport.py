@@ -47,7 +47,7 @@ import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import aiohttp.abc
@@ -368,7 +368,7 @@ async def exchange(
     except httpx.RequestError as exc:
         raise translate(exc, target, secrets) from exc
     except TimeoutError as exc:
-        raise _expired(timer, exc, deadline, request, target, secrets) from exc
+        _raise_expired(timer, exc, deadline, request, target, secrets)
     return RawResponse(
         status_code=response.status_code,
         headers=_lowered(response),
@@ -444,30 +444,30 @@ async def open_stream(
     except httpx.RequestError as exc:
         raise translate(exc, target, secrets) from exc
     except TimeoutError as exc:
-        raise _expired(timer, exc, deadline, request, target, secrets) from exc
+        _raise_expired(timer, exc, deadline, request, target, secrets)
 
 
 def _lowered(response: httpx.Response) -> dict[str, str]:
     return {name.lower(): value for name, value in response.headers.items()}
 
 
-def _expired(
+def _raise_expired(
     timer: asyncio.Timeout,
     exc: TimeoutError,
     deadline: float,
     request: httpx.Request,
     target: str,
     secrets: tuple[str, ...],
-) -> BaseException:
-    """Return what a ``TimeoutError`` becomes: the deadline's, as a read timeout; else itself."""
+) -> NoReturn:
+    """Raise what a ``TimeoutError`` becomes: the deadline's, as a read timeout; else itself."""
     if not timer.expired():
-        return exc
+        raise exc
     # The deadline is the read timeout over the whole answer: report it as one.
     expired = httpx.ReadTimeout(
         f"the whole answer did not arrive within {deadline:g} s", request=request
     )
     expired.__cause__ = exc
-    return translate(expired, target, secrets)
+    raise translate(expired, target, secrets) from expired
 
 
 def _raw_stream(response: httpx.Response) -> AsyncIterator[bytes] | httpx.AsyncByteStream:

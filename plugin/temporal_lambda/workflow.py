@@ -27,7 +27,6 @@ from temporal_lambda._sizes import (
     payload_size,
     payloads_size,
 )
-from temporal_lambda._spec import STREAM_INVOCATION_TYPES
 from temporal_lambda._types import (
     DEFAULT_FUNCTION_ERROR_ATTEMPTS,
     DEFAULT_IDEMPOTENCY_FIELD,
@@ -40,6 +39,9 @@ from temporal_lambda._types import (
     LogType,
 )
 
+STREAM_INVOCATION_TYPES = (InvocationType.REQUEST_RESPONSE.value, InvocationType.DRY_RUN.value)
+"""What :func:`invoke_lambda_stream` accepts (``_spec.STREAM_INVOCATION_TYPES``, spelled here so
+the workflow helper imports no more modules than it did)."""
 MAX_FUNCTION_TIMEOUT = timedelta(minutes=15)
 """The longest a Lambda function may run (900 s)."""
 TIMEOUT_MARGIN = timedelta(minutes=1)
