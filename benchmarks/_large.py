@@ -22,7 +22,6 @@ import json
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,36 +35,12 @@ from temporalio.worker import Worker
 
 from benchmarks._extstore_worker import CREDS, storage_from
 from benchmarks._extstore_workflow import RoundTripWorkflow
+from benchmarks._stream_peer import PeakRss
 from benchmarks._suites import PY, ROOT, emulator, free_port, log
 from temporal_lambda import LambdaClient, LambdaPlugin
 
 MB = 1024 * 1024
 STREAM_PEERS = ("ours", "ours-stored", "aiobotocore", "aiobotocore-file")
-
-
-class PeakRss:
-    """Sample a process's RSS from a thread every 2 ms; remember the highest value."""
-
-    def __init__(self, proc: psutil.Process) -> None:
-        self._proc = proc
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(psutil.Error):
-                self.peak = max(self.peak, self._proc.memory_info().rss)
-            time.sleep(0.002)
-
-    def __enter__(self) -> PeakRss:
-        self.peak = self._proc.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -37,17 +38,18 @@ MB = 1024 * 1024
 
 
 class PeakRss:
-    """Sample this process's RSS from a thread; remember the highest value."""
+    """Sample a process's RSS (default: this one) every 2 ms from a thread; keep the highest."""
 
-    def __init__(self) -> None:
-        self._proc = psutil.Process()
+    def __init__(self, proc: psutil.Process | None = None) -> None:
+        self._proc = proc if proc is not None else psutil.Process()
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self._proc.memory_info().rss)
             time.sleep(0.002)
 
     def __enter__(self) -> PeakRss:

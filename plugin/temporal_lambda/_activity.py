@@ -189,12 +189,7 @@ class LambdaActivities:
         """
         info = activity.info()
         started = time.monotonic()
-        key = request.idempotency_key or derive_idempotency_key(
-            info.workflow_namespace or info.namespace,
-            info.workflow_id or "",
-            info.workflow_run_id or "",
-            info.activity_id,
-        )
+        key = call_key(request, info)
         try:
             attempt = _Attempt(info, LambdaAttempt(self._client, request, key), started)
             request = attempt.request
@@ -343,6 +338,16 @@ class _Attempt:
     def key(self) -> str:
         """The idempotency key."""
         return self.call.key
+
+
+def call_key(request: LambdaInvokeRequest, info: activity.Info) -> str:
+    """Return the call's idempotency key: the caller's, else derived from the activity's ids."""
+    return request.idempotency_key or derive_idempotency_key(
+        info.workflow_namespace or info.namespace,
+        info.workflow_id or "",
+        info.workflow_run_id or "",
+        info.activity_id,
+    )
 
 
 def fail(

@@ -203,15 +203,8 @@ class LambdaClient(AsyncClosing):
             LambdaTransportError: no credentials, or no complete HTTP answer within
                 ``read_timeout``.
         """
-        request, read, signer = await self._signed(call, read_timeout)
-        return await exchange(
-            self._transport,
-            request,
-            limit=call.max_response_body,
-            deadline=read,
-            target=f"{call.method} {self._endpoint}{call.path}",
-            secrets=signer.secrets,
-        )
+        request, options = await self._signed(call, read_timeout)
+        return await exchange(self._transport, request, **options)
 
     @asynccontextmanager
     async def stream(
@@ -239,21 +232,18 @@ class LambdaClient(AsyncClosing):
             LambdaTransportError: no credentials, the connection failed, or the deadline
                 passed.
         """
-        request, read, signer = await self._signed(call, read_timeout)
-        async with open_stream(
-            self._transport,
-            request,
-            limit=call.max_response_body,
-            deadline=read,
-            target=f"{call.method} {self._endpoint}{call.path}",
-            secrets=signer.secrets,
-        ) as response:
+        request, options = await self._signed(call, read_timeout)
+        async with open_stream(self._transport, request, **options) as response:
             yield response
 
     async def _signed(
         self, call: _Call, read_timeout: float | None
-    ) -> tuple[httpx.Request, float, SigV4Signer]:
-        """Build and sign the request of ``call``; return it, its deadline and the signer."""
+    ) -> tuple[httpx.Request, dict[str, Any]]:
+        """Build and sign the request of ``call``; return it and how to read its answer.
+
+        The second item holds the ``limit``, ``deadline``, ``target`` and ``secrets`` that
+        ``exchange`` and ``open_stream`` take.
+        """
         signer = await self._get_signer()
         self._closed = False
         read = read_timeout if read_timeout is not None else self._http.default_read_timeout
@@ -270,7 +260,12 @@ class LambdaClient(AsyncClosing):
             extensions={"timeout": timeout},
         )
         signer.sign(request, await signer.frozen())
-        return request, read, signer
+        return request, {
+            "limit": call.max_response_body,
+            "deadline": read,
+            "target": f"{call.method} {self._endpoint}{call.path}",
+            "secrets": signer.secrets,
+        }
 
     async def aclose(self) -> None:
         """Close the pooled connections; a later :meth:`send` opens a new pool."""

@@ -29,10 +29,10 @@ from temporal_lambda._activity import (
     LambdaActivities,
     _Heartbeating,
     attempt_budget,
+    call_key,
     fail,
 )
 from temporal_lambda._errors import LambdaError
-from temporal_lambda._keys import derive_idempotency_key
 from temporal_lambda._stream import Received, StreamAttempt
 from temporal_lambda._stream_result import (
     Delivery,
@@ -82,12 +82,7 @@ class LambdaStreamActivities:
         info = activity.info()
         started = time.monotonic()
         client = self._activities.client
-        key = request.idempotency_key or derive_idempotency_key(
-            info.workflow_namespace or info.namespace,
-            info.workflow_id or "",
-            info.workflow_run_id or "",
-            info.activity_id,
-        )
+        key = call_key(request, info)
         try:
             attempt = StreamAttempt(client, request, key)
             read_timeout = None
