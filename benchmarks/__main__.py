@@ -17,11 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._large import extstore, stream
 from benchmarks._report import report
 from benchmarks._stats import QUICK_RATIO, quick_check
 from benchmarks._suites import big_payloads, client_throughput, log, machine, through_temporal
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+PHASES = ("client", "temporal", "big", "extstore", "stream")
+"""The suite's phases, in the order they run (``--only`` / ``--skip`` select them)."""
 
 
 def main() -> None:
@@ -35,12 +38,22 @@ def main() -> None:
     parser.add_argument(
         "--e2e-blocks", type=int, default=6, help="e2e blocks (each: two batches per mode)"
     )
-    parser.add_argument("--skip", default="", help="comma list of: client,temporal,big")
+    parser.add_argument("--skip", default="", help=f"comma list of: {','.join(PHASES)}")
+    parser.add_argument(
+        "--only", default="", help=f"comma list of the phases to run: {','.join(PHASES)}"
+    )
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     started = time.monotonic()
     skip = set(filter(None, args.skip.split(",")))
+    only = set(filter(None, args.only.split(",")))
+    if unknown := (skip | only) - set(PHASES):
+        parser.error(
+            f"unknown phase(s): {', '.join(sorted(unknown))} (phases: {', '.join(PHASES)})"
+        )
+    if only:
+        skip |= set(PHASES) - only
     if args.quick and "client" in skip:
         parser.error("--quick checks the client rows: it cannot skip client")
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
@@ -58,6 +71,12 @@ def main() -> None:
         if "big" not in skip:
             log("4. big payloads")
             results["big"] = big_payloads()
+        if "extstore" not in skip:
+            log("5. 5 MiB round trips through external storage")
+            results["extstore"] = extstore()
+        if "stream" not in skip:
+            log("6. a 100 MiB streamed response")
+            results["stream"] = stream()
     results["suite_seconds"] = round(time.monotonic() - started, 1)
     print(report(results))
     print(f"\nsuite time: {results['suite_seconds']} s")

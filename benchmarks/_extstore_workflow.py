@@ -15,12 +15,13 @@ class RoundTripWorkflow:
     """Send ``size`` characters to ``echo`` and return how many came back."""
 
     @workflow.run
-    async def run(self, size: int) -> int:
-        """Make the payload here, so the workflow itself sends it."""
+    async def run(self, size: int, activity_queue: str | None = None) -> int:
+        """Make the payload here, so the workflow itself sends it (to ``activity_queue``)."""
         text = ("0123456789abcdef" * (size // 16 + 1))[:size]
         result = await invoke_lambda(
             "echo",
             text,
+            task_queue=activity_queue,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=RetryPolicy(maximum_attempts=1),
         )

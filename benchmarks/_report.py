@@ -22,10 +22,14 @@ def report(results: dict[str, Any]) -> str:
         f"Python {m['python']}, {m['platform']}; {m['date']}; "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         "",
-        "### 1. Client throughput (emulator in its own process, loopback, 64-byte JSON payload)",
-        "",
     ]
     rows = results.get("client", {}).get("rows", [])
+    if rows:
+        parts += [
+            "### 1. Client throughput (emulator in its own process, loopback, 64-byte JSON "
+            "payload)",
+            "",
+        ]
     body = []
     for row in rows:
         abc = find(rows, "aiobotocore", row["concurrency"])
@@ -43,20 +47,21 @@ def report(results: dict[str, Any]) -> str:
                 row["errors"],
             ]
         )
-    parts.append(
-        table(
-            [
-                "client",
-                "concurrency",
-                "calls/s",
-                "vs aiobotocore",
-                "client CPU ms/call",
-                "emulator CPU (cores)",
-                "errors",
-            ],
-            body,
+    if rows:
+        parts.append(
+            table(
+                [
+                    "client",
+                    "concurrency",
+                    "calls/s",
+                    "vs aiobotocore",
+                    "client CPU ms/call",
+                    "emulator CPU (cores)",
+                    "errors",
+                ],
+                body,
+            )
         )
-    )
     raw = [r for r in rows if r["peer"] == "raw-aiohttp" and not r["uvloop"]]
     if raw:
         top = max(raw, key=lambda r: r["calls_per_s"])
@@ -174,6 +179,67 @@ def report(results: dict[str, Any]) -> str:
                         r["peak_extra_rss_x_payload"],
                     ]
                     for r in results["big"]
+                ],
+            )
+        )
+    if "extstore" in results:
+        parts += [
+            "",
+            "### 5. 5 MiB round trip through external storage (request and result stored), "
+            "the activity worker in its own process",
+            "",
+        ]
+        parts.append(
+            table(
+                [
+                    "driver",
+                    "s/call mean (min-max)",
+                    "activity worker: peak RSS over baseline MB",
+                    "x payload",
+                    "workflow worker + client process MB",
+                    "x payload",
+                ],
+                [
+                    [
+                        r["driver"],
+                        f"{r['seconds_per_call_mean']} "
+                        f"({r['seconds_per_call_min']}-{r['seconds_per_call_max']})",
+                        r["activity_worker_peak_rss_mb"],
+                        r["activity_worker_x_payload"],
+                        r["workflow_process_peak_rss_mb"],
+                        r["workflow_process_x_payload"],
+                    ]
+                    for r in results["extstore"]
+                ],
+            )
+        )
+    if "stream" in results:
+        rows = results["stream"]
+        abc = next((r for r in rows if r["peer"] == "aiobotocore"), None)
+        parts += [
+            "",
+            "### 6. A 100 MiB InvokeWithResponseStream answer (emulator unthrottled, "
+            "1 MiB chunks), each reader in its own process",
+            "",
+        ]
+        parts.append(
+            table(
+                ["reader", "reads", "MB/s median (min-max)", "vs aiobotocore", "peak RSS MB"],
+                [
+                    [
+                        {
+                            "ours": "ours: LambdaClient + stream path to the spool",
+                            "ours-stored": "ours: + result written into the local driver",
+                            "aiobotocore": "aiobotocore invoke_with_response_stream "
+                            "(chunks counted, dropped)",
+                            "aiobotocore-file": "aiobotocore, chunks written to a file",
+                        }[r["peer"]],
+                        r["reads"],
+                        f"{r['mb_per_s_median']} ({r['mb_per_s_min']}-{r['mb_per_s_max']})",
+                        f"{r['mb_per_s_median'] / abc['mb_per_s_median']:.2f}x" if abc else "",
+                        r["peak_rss_over_baseline_mb"],
+                    ]
+                    for r in rows
                 ],
             )
         )

@@ -155,6 +155,26 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
             f"{big['peak_extra_rss_x_payload']}x",
             big["peak_extra_rss_x_payload"] < 4,
         )
+    for row in results.get("extstore", []):
+        add(
+            f"5 MiB external-storage round trip ({row['driver']}): activity worker peak RSS "
+            "< 3x the payload",
+            f"{row['activity_worker_x_payload']}x",
+            row["activity_worker_x_payload"] < 3,
+        )
+    streams = {row["peer"]: row for row in results.get("stream", [])}
+    if "ours" in streams and "aiobotocore" in streams:
+        ours, abc = streams["ours"], streams["aiobotocore"]
+        add(
+            "100 MiB stream: MB/s >= aiobotocore's (medians)",
+            f"{ours['mb_per_s_median']} vs {abc['mb_per_s_median']}",
+            ours["mb_per_s_median"] >= abc["mb_per_s_median"],
+        )
+        add(
+            "100 MiB stream: peak RSS < 64 MB over baseline",
+            f"{ours['peak_rss_over_baseline_mb']} MB",
+            ours["peak_rss_over_baseline_mb"] < 64,
+        )
     return out
 
 

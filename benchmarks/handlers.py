@@ -40,4 +40,23 @@ async def release(event: Any, context: Any) -> Any:
     return {"released": True}
 
 
-HANDLERS = {"echo": echo, "noop": noop, "sleep": sleep, "arm": arm, "release": release}
+_BLOCK = (b"0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOPQRSTUVWXYZ_\n" * 16_132)[
+    :1_048_576
+]
+
+
+async def stream(event: Any, context: Any) -> Any:
+    """Stream ``event["size"]`` bytes of text in 1 MiB chunks (InvokeWithResponseStream)."""
+    size = int(event["size"])
+    for start in range(0, size, len(_BLOCK)):
+        yield _BLOCK[: min(len(_BLOCK), size - start)]
+
+
+HANDLERS = {
+    "echo": echo,
+    "noop": noop,
+    "sleep": sleep,
+    "arm": arm,
+    "release": release,
+    "stream": stream,
+}

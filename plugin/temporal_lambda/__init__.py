@@ -47,9 +47,11 @@ from temporal_lambda._keys import derive_idempotency_key
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, MAX_PAYLOAD_DEPTH, MAX_TASK_REQUESTS
 from temporal_lambda._types import (
     INVOKE_ACTIVITY_NAME,
+    INVOKE_STREAM_ACTIVITY_NAME,
     InvocationType,
     LambdaInvokeRequest,
     LambdaInvokeResult,
+    LambdaStreamResult,
     LogType,
     PayloadEncoding,
 )
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PAYLOAD_LIMIT",
     "INVOKE_ACTIVITY_NAME",
+    "INVOKE_STREAM_ACTIVITY_NAME",
     "IN_PROGRESS_ERROR_TYPE",
     "KEY_REUSED_ERROR_TYPE",
     "MAX_ERROR_MESSAGE",
@@ -94,6 +97,7 @@ __all__ = [
     "LambdaResponseTooLargeError",
     "LambdaResultTooLargeError",
     "LambdaServiceError",
+    "LambdaStreamResult",
     "LambdaTransportError",
     "LambdaValidationError",
     "LogType",

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import activity
 from temporalio.api.common.v1 import Payload, Payloads
@@ -165,6 +165,16 @@ class LambdaActivities:
         self._payload_limit = payload_limit
 
     @property
+    def client(self) -> LambdaClient:
+        """The Lambda client every invocation goes through."""
+        return self._client
+
+    @property
+    def payload_limit(self) -> int:
+        """The largest encoded result (bytes) Temporal accepts."""
+        return self._payload_limit
+
+    @property
     def store(self) -> IdempotencyStore | None:
         """The idempotency store the next invocation uses (``None``: no store).
 
@@ -193,12 +203,7 @@ class LambdaActivities:
         """
         info = activity.info()
         started = time.monotonic()
-        key = request.idempotency_key or derive_idempotency_key(
-            info.workflow_namespace or info.namespace,
-            info.workflow_id or "",
-            info.workflow_run_id or "",
-            info.activity_id,
-        )
+        key = call_key(request, info)
         try:
             attempt = _Attempt(info, LambdaAttempt(self._client, request, key), started)
             request = attempt.request
@@ -206,20 +211,7 @@ class LambdaActivities:
                 return await self._fits_temporal(await self._send(attempt), attempt)
             return await self._send_once(self._store, attempt)
         except LambdaError as err:
-            # A server may echo the signed request's headers into its answer. Scrubbed
-            # before the attempts are counted, so the note that makes the error final is
-            # added (within the message bound) to the scrubbed text and never redacted.
-            scrub_error(err, self._client.secrets())
-            if (
-                isinstance(err, LambdaFunctionError)
-                and err.retryable
-                and err.error_type not in UNCOUNTED_FUNCTION_ERRORS
-            ):
-                _count_function_error(err, info, request, key, started)
-            activity.logger.info(
-                "Lambda %s failed: %s (%s)", request.function_name, err.error_type, err
-            )
-            to_application_error(err)
+            fail(err, info, request, key, started, self._client)
 
     async def _send_once(self, store: IdempotencyStore, attempt: _Attempt) -> LambdaInvokeResult:
         """Send under the store's record for the key: one caller at a time, results kept.
@@ -337,16 +329,15 @@ class LambdaActivities:
         Temporal, so nothing is refused here. Checked before the result is stored, so a
         result Temporal cannot carry is neither kept nor blamed on the store.
         """
-        payloads = activity.payload_converter().to_payloads([result])
         try:
             data_converter = activity.client().data_converter
         except RuntimeError:  # no client (ActivityEnvironment): no codec either
             data_converter = None
-        if data_converter is not None:
-            if data_converter.external_storage is not None:
-                return result
-            if data_converter.payload_codec is not None:
-                payloads = await data_converter.payload_codec.encode(payloads)
+        if data_converter is not None and data_converter.external_storage is not None:
+            return result  # before encoding: a large result is not encoded just to be measured
+        payloads = activity.payload_converter().to_payloads([result])
+        if data_converter is not None and data_converter.payload_codec is not None:
+            payloads = await data_converter.payload_codec.encode(payloads)
         size = payloads_size(map(payload_size, payloads))
         if size <= self._payload_limit:
             return result
@@ -404,6 +395,51 @@ class _Attempt:
     def key(self) -> str:
         """The idempotency key."""
         return self.call.key
+
+
+def call_key(request: LambdaInvokeRequest, info: activity.Info) -> str:
+    """Return the call's idempotency key: the caller's, else derived from the activity's ids."""
+    return request.idempotency_key or derive_idempotency_key(
+        info.workflow_namespace or info.namespace,
+        info.workflow_id or "",
+        info.workflow_run_id or "",
+        info.activity_id,
+    )
+
+
+def fail(
+    err: LambdaError,
+    info: activity.Info,
+    request: LambdaInvokeRequest,
+    key: str,
+    started: float,
+    client: LambdaClient,
+) -> NoReturn:
+    """Raise ``err`` as the activity's failure: counted if a function error, scrubbed, logged.
+
+    Args:
+        err: What failed the attempt.
+        info: The running activity's info.
+        request: The request (its ``function_error_attempts`` bounds the count).
+        key: The idempotency key.
+        started: When the attempt started (``time.monotonic()``).
+        client: The client whose recent secrets are scrubbed from the message.
+
+    Raises:
+        ApplicationError: always (:func:`~temporal_lambda._errors.to_application_error`).
+    """
+    # A server may echo the signed request's headers into its answer. Scrubbed before the
+    # attempts are counted, so the note that makes the error final is added (within the
+    # message bound) to the scrubbed text and never redacted.
+    scrub_error(err, client.secrets())
+    if (
+        isinstance(err, LambdaFunctionError)
+        and err.retryable
+        and err.error_type not in UNCOUNTED_FUNCTION_ERRORS
+    ):
+        _count_function_error(err, info, request, key, started)
+    activity.logger.info("Lambda %s failed: %s (%s)", request.function_name, err.error_type, err)
+    to_application_error(err)
 
 
 def _count_function_error(
@@ -677,12 +713,17 @@ class _Heartbeating:
 
     __slots__ = ("_details", "_handle", "_interval", "_loop", "_started")
 
-    def __init__(self, info: activity.Info, function_name: str, key: str, started: float) -> None:
+    def __init__(
+        self,
+        info: activity.Info,
+        function_name: str,
+        key: str,
+        started: float,
+        phase: str = "waiting for Lambda",
+    ) -> None:
         self._interval = heartbeat_interval(info.heartbeat_timeout)
         self._started = started
-        self._details = _progress(
-            info, function_name, key, function_errors_before(info), "waiting for Lambda"
-        )
+        self._details = _progress(info, function_name, key, function_errors_before(info), phase)
         self._loop = asyncio.get_running_loop()
         self._handle: asyncio.TimerHandle | None = None
 
@@ -694,6 +735,10 @@ class _Heartbeating:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+    def update(self, **progress: Any) -> None:
+        """Carry ``progress`` (e.g. the bytes and chunks a stream received) in the next beats."""
+        self._details.update(progress)
 
     def _beat(self) -> None:
         if self._handle is None:

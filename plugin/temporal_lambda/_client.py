@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import botocore.credentials
@@ -23,7 +24,14 @@ import httpx
 
 from temporal_lambda._closing import AsyncClosing
 from temporal_lambda._sigv4 import SigV4Signer
-from temporal_lambda._transport import AiohttpTransport, HttpSettings, RawResponse, exchange
+from temporal_lambda._transport import (
+    AiohttpTransport,
+    HttpSettings,
+    RawResponse,
+    StreamedResponse,
+    exchange,
+    open_stream,
+)
 
 __all__ = ["HttpSettings", "LambdaClient", "RawResponse"]
 
@@ -195,6 +203,47 @@ class LambdaClient(AsyncClosing):
             LambdaTransportError: no credentials, or no complete HTTP answer within
                 ``read_timeout``.
         """
+        request, options = await self._signed(call, read_timeout)
+        return await exchange(self._transport, request, **options)
+
+    @asynccontextmanager
+    async def stream(
+        self, call: _Call, *, read_timeout: float | None = None
+    ) -> AsyncIterator[StreamedResponse]:
+        """Sign and send ``call``, and hand its answer over as it arrives.
+
+        For ``InvokeWithResponseStream``: the body is read chunk by chunk in the block, at
+        most ``call.max_response_body`` bytes of it, and the connection is closed if the
+        block is left before the end.
+
+        Args:
+            call: The prepared request, as for :meth:`send`.
+            read_timeout: Seconds for the whole block (headers, body and what the caller
+                does with it; a stream may last as long as the function runs); default
+                :attr:`HttpSettings.default_read_timeout`. The socket's own read timeout
+                restarts on every chunk.
+
+        Yields:
+            Status, lower-cased headers, and the body: an error answer's in full (cut to
+            ``_spec.MAX_ERROR_RESPONSE`` bytes), a success's as chunks.
+
+        Raises:
+            LambdaResponseTooLargeError: the body is larger than ``call.max_response_body``.
+            LambdaTransportError: no credentials, the connection failed, or the deadline
+                passed.
+        """
+        request, options = await self._signed(call, read_timeout)
+        async with open_stream(self._transport, request, **options) as response:
+            yield response
+
+    async def _signed(
+        self, call: _Call, read_timeout: float | None
+    ) -> tuple[httpx.Request, dict[str, Any]]:
+        """Build and sign the request of ``call``; return it and how to read its answer.
+
+        The second item holds the ``limit``, ``deadline``, ``target`` and ``secrets`` that
+        ``exchange`` and ``open_stream`` take.
+        """
         signer = await self._get_signer()
         self._closed = False
         read = read_timeout if read_timeout is not None else self._http.default_read_timeout
@@ -211,14 +260,12 @@ class LambdaClient(AsyncClosing):
             extensions={"timeout": timeout},
         )
         signer.sign(request, await signer.frozen())
-        return await exchange(
-            self._transport,
-            request,
-            limit=call.max_response_body,
-            deadline=read,
-            target=f"{call.method} {self._endpoint}{call.path}",
-            secrets=signer.secrets,
-        )
+        return request, {
+            "limit": call.max_response_body,
+            "deadline": read,
+            "target": f"{call.method} {self._endpoint}{call.path}",
+            "secrets": signer.secrets,
+        }
 
     async def aclose(self) -> None:
         """Close the pooled connections; a later :meth:`send` opens a new pool."""

@@ -36,6 +36,7 @@ from temporal_lambda._sizes import (
     payload_size,
     registered_limits,
 )
+from temporal_lambda._stream_activity import LambdaStreamActivities
 from temporal_lambda._types import INVOKE_ACTIVITY_NAME
 from temporal_lambda.idempotency import IdempotencyStore, SQLiteIdempotencyStore, default_store_path
 from temporal_lambda.storage import close_drivers, install_external_storage, require_on_client
@@ -205,11 +206,12 @@ class LambdaPlugin(SimplePlugin):
         self.lambda_activities = LambdaActivities(
             self.client, self.store, payload_limit=payload_limit
         )
+        self.stream_activities = LambdaStreamActivities(self.lambda_activities)
         self.external_storage = external_storage
         super().__init__(
             PLUGIN_NAME,
             data_converter=(self._with_external_storage if external_storage is not None else None),
-            activities=[self.lambda_activities.invoke],
+            activities=[self.lambda_activities.invoke, self.stream_activities.invoke_stream],
             workflow_runner=_pass_through,
             run_context=self._run_context,
         )

@@ -21,6 +21,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import urllib.parse
@@ -38,6 +39,7 @@ from temporal_lambda._spec import (
     INVOKE_ASYNC_PATH,
     INVOKE_METHOD,
     INVOKE_PATH,
+    INVOKE_STREAM_PATH,
     LOG_TYPE_HEADER,
     MAX_BARE_FUNCTION_NAME,
     MAX_CLIENT_CONTEXT,
@@ -47,11 +49,13 @@ from temporal_lambda._spec import (
     MAX_FUNCTION_NAME,
     MAX_INVOKE_ASYNC_PAYLOAD,
     MAX_QUALIFIER,
+    MAX_STREAM_BODY,
     MAX_SYNC_PAYLOAD,
     MAX_SYNC_RESPONSE,
     MAX_TENANT_ID,
     QUALIFIER_QUERY,
     QUALIFIER_RE,
+    STREAM_INVOCATION_TYPES,
     TENANT_ID_HEADER,
     TENANT_ID_RE,
 )
@@ -60,13 +64,17 @@ from temporal_lambda._types import InvocationType, LambdaInvokeRequest, LogType
 __all__ = [
     "IDEMPOTENCY_KEY_RE",
     "MAX_IDEMPOTENCY_KEY",
+    "STREAM_API",
     "PreparedCall",
     "effective_qualifier",
     "function_scope",
     "prepare_call",
+    "prepare_stream_call",
     "validate_idempotency_key",
 ]
 
+STREAM_API = "InvokeWithResponseStream"
+"""The API name of a streamed call (:func:`prepare_stream_call`)."""
 MAX_IDEMPOTENCY_KEY = MAX_DURABLE_EXECUTION_NAME
 """Longest idempotency key: it may name a durable execution, so it obeys that name's rules."""
 IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_\-]+", re.ASCII)
@@ -88,7 +96,7 @@ class PreparedCall:
     body: bytes
     """The request body (the JSON payload)."""
     api: str
-    """``"Invoke"`` or ``"InvokeAsync"``."""
+    """``"Invoke"``, ``"InvokeAsync"`` or ``"InvokeWithResponseStream"``."""
     function_name: str
     """The function name as the caller gave it (for logs and records)."""
 
@@ -98,13 +106,14 @@ class PreparedCall:
 
         :data:`MAX_SYNC_RESPONSE` for a ``RequestResponse`` invocation, else
         :data:`MAX_EMPTY_RESPONSE` (``Event``, ``DryRun`` and ``InvokeAsync`` answer with
-        an empty body).
+        an empty body); for a streamed ``RequestResponse``, :data:`MAX_STREAM_BODY` (the
+        wire bytes, framing included: the stream's reader bounds the response itself).
         """
-        if (
-            self.api == "Invoke"
-            and self.headers.get(INVOCATION_TYPE_HEADER) == InvocationType.REQUEST_RESPONSE
-        ):
-            return MAX_SYNC_RESPONSE
+        if self.headers.get(INVOCATION_TYPE_HEADER) == InvocationType.REQUEST_RESPONSE:
+            if self.api == "Invoke":
+                return MAX_SYNC_RESPONSE
+            if self.api == STREAM_API:
+                return MAX_STREAM_BODY
         return MAX_EMPTY_RESPONSE
 
 
@@ -439,6 +448,59 @@ def prepare_call(
         body=body,
         api="Invoke",
         function_name=function_name,
+    )
+
+
+def prepare_stream_call(
+    request: LambdaInvokeRequest,
+    idempotency_key: str,
+    *,
+    region: str | None = None,
+    partition: str | None = None,
+) -> PreparedCall:
+    """Validate ``request`` for ``InvokeWithResponseStream`` and build its HTTP request.
+
+    The request is the one :func:`prepare_call` builds (same headers, body and key
+    delivery), on the 2021-11-15 streaming path. Only ``RequestResponse`` and ``DryRun``
+    stream; ``InvokeAsync`` and durable execution names have no streaming form.
+
+    Args:
+        request: The invocation to make.
+        idempotency_key: The key this invocation carries across retries.
+        region: As for :func:`prepare_call`.
+        partition: As for :func:`prepare_call`.
+
+    Returns:
+        The unsigned request.
+
+    Raises:
+        LambdaValidationError: as for :func:`prepare_call`, and for an ``Event``
+            invocation, ``invoke_async`` or a durable execution name.
+    """
+    if request.invocation_type not in STREAM_INVOCATION_TYPES:
+        allowed = " or ".join(STREAM_INVOCATION_TYPES)
+        raise LambdaValidationError(
+            f"InvokeWithResponseStream takes invocation type {allowed}, "
+            f"not {request.invocation_type!r}",
+            field="invocation_type",
+        )
+    unsupported = (
+        ("invoke_async", request.invoke_async, "InvokeAsync"),
+        ("durable_execution_name", request.durable_execution_name, "a durable execution name"),
+        (
+            "durable_execution_name_from_key",
+            request.durable_execution_name_from_key,
+            "a durable execution name",
+        ),
+    )
+    for field, value, what in unsupported:
+        if value:
+            raise LambdaValidationError(
+                f"InvokeWithResponseStream does not take {what}", field=field
+            )
+    call = prepare_call(request, idempotency_key, region=region, partition=partition)
+    return dataclasses.replace(
+        call, path=INVOKE_STREAM_PATH.format(_quote(call.function_name)), api=STREAM_API
     )
 
 

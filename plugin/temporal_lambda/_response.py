@@ -61,6 +61,7 @@ from temporal_lambda._types import LambdaInvokeRequest, LambdaInvokeResult, Payl
 __all__ = [
     "DEFAULT_MAX_RETRY_AFTER",
     "classify_service_error",
+    "decode_log_tail",
     "parse_response",
     "retry_after_seconds",
 ]
@@ -103,7 +104,8 @@ def _decode_body(body: bytes) -> tuple[Any, PayloadEncoding]:
         return text, PayloadEncoding.TEXT
 
 
-def _decode_log_tail(value: str | None) -> str | None:
+def decode_log_tail(value: str | None) -> str | None:
+    """Decode a base64 log tail (``X-Amz-Log-Result``, a stream's ``LogResult``), leniently."""
     if value is None:
         return None
     try:
@@ -204,7 +206,7 @@ def parse_response(
         )
     lowered = _lower(headers)
     payload, encoding = _decode_body(body)
-    log_tail = _decode_log_tail(lowered.get(_LOG_RESULT))
+    log_tail = decode_log_tail(lowered.get(_LOG_RESULT))
     function_error = lowered.get(_FUNCTION_ERROR)
     if function_error is not None and request.raise_on_function_error:
         info = _function_error_info(function_error, lowered, payload, encoding, log_tail, secrets)

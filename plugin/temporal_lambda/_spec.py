@@ -3,7 +3,7 @@
 Dependency-free (the workflow helper imports it, and so may the sandbox): the values here are
 the service's, as botocore's service model (``lambda`` 2015-03-31, whose ``InvokeAsync``
 operation keeps its 2014-11-13 URI) and the Lambda documentation state them, and
-``tests/unit/test_spec.py`` checks each against the installed botocore's model. The two response
+``tests/unit/test_spec.py`` checks each against the installed botocore's model. The response
 caps at the end are ours: how much of an answer the client reads.
 """
 
@@ -24,9 +24,12 @@ __all__ = [
     "INVOCATION_TYPE_HEADER",
     "INVOKE_ASYNC_PATH",
     "INVOKE_ASYNC_STATUS",
+    "INVOKE_COMPLETE_EVENT",
     "INVOKE_METHOD",
     "INVOKE_PATH",
     "INVOKE_STATUS",
+    "INVOKE_STREAM_PATH",
+    "INVOKE_STREAM_STATUS",
     "LOG_RESULT_HEADER",
     "LOG_TYPE_HEADER",
     "MAX_BARE_FUNCTION_NAME",
@@ -39,13 +42,18 @@ __all__ = [
     "MAX_FUNCTION_NAME",
     "MAX_INVOKE_ASYNC_PAYLOAD",
     "MAX_QUALIFIER",
+    "MAX_STREAM_BODY",
+    "MAX_STREAM_RESPONSE",
     "MAX_SYNC_PAYLOAD",
     "MAX_SYNC_RESPONSE",
     "MAX_TENANT_ID",
+    "PAYLOAD_CHUNK_EVENT",
     "QUALIFIER_QUERY",
     "QUALIFIER_RE",
     "REQUEST_ID_HEADER",
     "RETRY_AFTER_HEADER",
+    "STREAM_CONTENT_TYPE",
+    "STREAM_INVOCATION_TYPES",
     "TENANT_ID_HEADER",
     "TENANT_ID_RE",
 ]
@@ -63,6 +71,19 @@ INVOKE_STATUS = 200
 ``DryRun`` 204: any 2xx is a success)."""
 INVOKE_ASYNC_STATUS = 202
 """The status of a successful ``InvokeAsync``."""
+INVOKE_STREAM_PATH = "/2021-11-15/functions/{}/response-streaming-invocations"
+"""The ``InvokeWithResponseStream`` path (the 2021-11-15 API, in the same model);
+``{}`` is the percent-encoded function name."""
+INVOKE_STREAM_STATUS = 200
+"""The status of a streamed answer (``DryRun`` answers 204, with no stream)."""
+STREAM_INVOCATION_TYPES = ("RequestResponse", "DryRun")
+"""The invocation types ``InvokeWithResponseStream`` accepts (no ``Event``)."""
+STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+"""The ``Content-Type`` of a streamed answer: AWS event-stream messages."""
+PAYLOAD_CHUNK_EVENT = "PayloadChunk"
+"""The event carrying a piece of the function's response (its ``Payload`` blob)."""
+INVOKE_COMPLETE_EVENT = "InvokeComplete"
+"""The last event of a stream: ``ErrorCode``, ``ErrorDetails``, ``LogResult``."""
 
 # -- request limits -------------------------------------------------------------------------
 
@@ -149,6 +170,13 @@ limit (a function's result, or its error document). Reading stops past it."""
 MAX_EMPTY_RESPONSE = 65_536
 """Largest successful answer body of an ``Event``, ``DryRun`` or ``InvokeAsync`` call, whose
 answer is empty (64 KiB leaves room for a proxy's odd answer). Reading stops past it."""
+MAX_STREAM_RESPONSE = 209_715_200
+"""Largest streamed response (the ``PayloadChunk`` bytes) of ``InvokeWithResponseStream``:
+Lambda's 200 MB. Reading stops past it."""
+MAX_STREAM_BODY = 2 * MAX_STREAM_RESPONSE
+"""Most bytes of a streamed answer read off the wire, event-stream framing included
+(about 100 bytes a message): twice :data:`MAX_STREAM_RESPONSE` leaves room for chunks of
+100 bytes and more, and still bounds a server that sends frames without payload."""
 MAX_ERROR_RESPONSE = 65_536
 """Most bytes read of an error answer (non-2xx) of any call; the rest is dropped and the
 error classified from its status, headers and the bytes read."""

@@ -45,8 +45,9 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import aiohttp.abc
@@ -63,7 +64,9 @@ __all__ = [
     "BodyTooLarge",
     "HttpSettings",
     "RawResponse",
+    "StreamedResponse",
     "exchange",
+    "open_stream",
     "read_capped",
     "socket_options",
     "translate",
@@ -367,19 +370,139 @@ async def exchange(
     except httpx.RequestError as exc:
         raise translate(exc, target, secrets) from exc
     except TimeoutError as exc:
-        if not timer.expired():
-            raise
-        # The deadline is the read timeout over the whole answer: report it as one.
-        expired = httpx.ReadTimeout(
-            f"the whole answer did not arrive within {deadline:g} s", request=request
-        )
-        expired.__cause__ = exc
-        raise translate(expired, target, secrets) from expired
+        _raise_expired(timer, exc, deadline, request, target, secrets)
     return RawResponse(
         status_code=response.status_code,
-        headers={name.lower(): value for name, value in response.headers.items()},
+        headers=_lowered(response),
         body=body,
     )
+
+
+@dataclass(frozen=True)
+class StreamedResponse:
+    """An HTTP answer whose successful body is handed over as it arrives (:func:`open_stream`)."""
+
+    status_code: int
+    """HTTP status."""
+    headers: Mapping[str, str]
+    """Response headers, lower-case names."""
+    body: bytes
+    """An error answer's body (non-2xx, cut to
+    :data:`~temporal_lambda._spec.MAX_ERROR_RESPONSE` bytes); empty for a success."""
+    chunks: AsyncIterator[bytes]
+    """A success's body, chunk by chunk as the socket gives it, stopping past the limit;
+    nothing for an error answer."""
+
+
+@asynccontextmanager
+async def open_stream(
+    transport: httpx.AsyncBaseTransport,
+    request: httpx.Request,
+    *,
+    limit: int,
+    deadline: float,
+    target: str,
+    secrets: tuple[str, ...] = (),
+) -> AsyncIterator[StreamedResponse]:
+    """Send ``request`` and hand its answer over as a stream, within ``deadline`` and ``limit``.
+
+    The rules of :func:`exchange`, for an answer read as it arrives: ``deadline`` covers the
+    whole block (headers, every chunk, and what the caller does between them), reading stops
+    past ``limit`` bytes of a successful body, and a failure below HTTP, raised while the
+    caller reads the chunks, leaves the block translated. Leaving the block before the end
+    (an error, a cancellation) closes the connection.
+
+    Args:
+        transport: Any httpx transport.
+        request: The signed request; its ``timeout`` extension gives the per-phase timeouts
+            (``read`` restarts on every chunk; ``deadline`` does not).
+        limit: The most bytes of a successful body read off the wire.
+        deadline: Seconds for the whole block.
+        target: ``"<METHOD> <endpoint><path>"``, for messages.
+        secrets: Strings scrubbed from a transport error's message.
+
+    Yields:
+        The status, lower-cased headers, and the body (an error answer's read in full, cut
+        to :data:`~temporal_lambda._spec.MAX_ERROR_RESPONSE` bytes; a success's as chunks).
+
+    Raises:
+        LambdaResponseTooLargeError: a successful body is larger than ``limit``.
+        LambdaTransportError: the connection failed, or ``deadline`` passed.
+    """
+    timer = asyncio.timeout(deadline)
+    try:
+        async with timer:
+            response = await transport.handle_async_request(request)
+            try:
+                status = response.status_code
+                if 200 <= status < 300:
+                    chunks = _capped(response, limit, target)
+                    yield StreamedResponse(status, _lowered(response), b"", chunks)
+                else:
+                    body = await _read_body(response, limit, target)
+                    yield StreamedResponse(status, _lowered(response), body, _none())
+            finally:
+                await response.aclose()
+    except httpx.RequestError as exc:
+        raise translate(exc, target, secrets) from exc
+    except TimeoutError as exc:
+        _raise_expired(timer, exc, deadline, request, target, secrets)
+
+
+def _lowered(response: httpx.Response) -> dict[str, str]:
+    return {name.lower(): value for name, value in response.headers.items()}
+
+
+def _raise_expired(
+    timer: asyncio.Timeout,
+    exc: TimeoutError,
+    deadline: float,
+    request: httpx.Request,
+    target: str,
+    secrets: tuple[str, ...],
+) -> NoReturn:
+    """Raise what a ``TimeoutError`` becomes: the deadline's, as a read timeout; else itself."""
+    if not timer.expired():
+        raise exc
+    # The deadline is the read timeout over the whole answer: report it as one.
+    expired = httpx.ReadTimeout(
+        f"the whole answer did not arrive within {deadline:g} s", request=request
+    )
+    expired.__cause__ = exc
+    raise translate(expired, target, secrets) from expired
+
+
+def _raw_stream(response: httpx.Response) -> AsyncIterator[bytes] | httpx.AsyncByteStream:
+    """The body's bytes as they come: already read (``httpx.MockTransport``), or the stream."""
+    try:
+        return _once(response.content)
+    except httpx.ResponseNotRead:
+        pass
+    if isinstance(response.stream, httpx.AsyncByteStream):
+        return response.stream  # raw bytes, without httpx's chunking and bookkeeping
+    return response.aiter_raw()
+
+
+async def _capped(response: httpx.Response, limit: int, target: str) -> AsyncIterator[bytes]:
+    """Yield a successful body's chunks; raise past ``limit`` bytes.
+
+    Nothing is read when its ``Content-Length`` already says it is too large.
+    """
+    status = response.status_code
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > limit:
+        raise _too_large(target, status, 0, limit, f"Content-Length {int(announced)}, none read")
+    size = 0
+    async for chunk in _raw_stream(response):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(target, status, size, limit, f"reading stopped at {size} bytes")
+        yield chunk
+
+
+async def _none() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover  (makes this an async generator)
 
 
 async def _read_body(response: httpx.Response, limit: int, target: str) -> bytes:
@@ -427,19 +550,9 @@ async def read_capped(response: httpx.Response, limit: int, *, error_limit: int)
     announced = response.headers.get("content-length", "")
     if success and announced.isdigit() and int(announced) > cap:
         raise BodyTooLarge(0, int(announced))
-    try:
-        chunks = [response.content]  # already in memory (``httpx.MockTransport`` reads it)
-    except httpx.ResponseNotRead:
-        chunks = []
-    stream: AsyncIterator[bytes] | httpx.AsyncByteStream
-    if chunks:
-        stream = _once(chunks.pop())
-    elif isinstance(response.stream, httpx.AsyncByteStream):
-        stream = response.stream  # raw bytes, without httpx's chunking and bookkeeping
-    else:
-        stream = response.aiter_raw()
+    chunks: list[bytes] = []
     size = 0
-    async for chunk in stream:
+    async for chunk in _raw_stream(response):
         size += len(chunk)
         if size > cap:
             if success:

@@ -14,6 +14,9 @@ from temporal_lambda._converter import carried_as_fields
 INVOKE_ACTIVITY_NAME = "temporal_lambda.invoke"
 """The name the invoke activity is registered under on the worker."""
 
+INVOKE_STREAM_ACTIVITY_NAME = "temporal_lambda.invoke_stream"
+"""The name the streaming invoke activity (``InvokeWithResponseStream``) is registered under."""
+
 DEFAULT_FUNCTION_ERROR_ATTEMPTS = 3
 """Attempts of one call a function may fail on before the failure is final."""
 
@@ -120,3 +123,38 @@ class LambdaInvokeResult:
     """``X-Amz-Durable-Execution-Arn`` for durable functions."""
     already_started: bool = False
     """True when a durable execution with this name already existed for the same payload."""
+
+
+@carried_as_fields
+@dataclass
+class LambdaStreamResult:
+    """The output of the streaming invoke activity: a whole ``InvokeWithResponseStream`` answer.
+
+    The streamed bytes are not parsed (a stream is often NDJSON, server-sent events or
+    text, seldom one JSON document): :attr:`payload` is their text, or their base64 when
+    they are not UTF-8. A large one crosses Temporal through the client's external
+    storage (the history holds a reference); see
+    :func:`~temporal_lambda.workflow.invoke_lambda_stream`.
+    """
+
+    status_code: int
+    """HTTP status: 200 (a stream), 204 (``DryRun``)."""
+    idempotency_key: str
+    """The key this invocation carried (stable across retries)."""
+    payload: str | None = None
+    """The streamed bytes: their text (``payload_encoding`` ``text``), their standard base64
+    (``base64``), or ``None`` when nothing was streamed (``empty``)."""
+    payload_encoding: str = PayloadEncoding.EMPTY.value
+    """``text``, ``base64`` or ``empty`` (a stream is never decoded as JSON)."""
+    size: int = 0
+    """Bytes streamed (the ``PayloadChunk`` payloads, before any encoding)."""
+    chunks: int = 0
+    """``PayloadChunk`` events received."""
+    sha256: str | None = None
+    """Hex SHA-256 of the streamed bytes (``None`` when nothing was streamed)."""
+    executed_version: str | None = None
+    """``X-Amz-Executed-Version``."""
+    request_id: str | None = None
+    """``x-amzn-RequestId``."""
+    log_tail: str | None = None
+    """Decoded ``LogResult`` of ``InvokeComplete`` when ``log_type`` was ``Tail``."""

@@ -36,12 +36,17 @@ from temporal_lambda._types import (
     DEFAULT_FUNCTION_ERROR_ATTEMPTS,
     DEFAULT_IDEMPOTENCY_FIELD,
     INVOKE_ACTIVITY_NAME,
+    INVOKE_STREAM_ACTIVITY_NAME,
     InvocationType,
     LambdaInvokeRequest,
     LambdaInvokeResult,
+    LambdaStreamResult,
     LogType,
 )
 
+STREAM_INVOCATION_TYPES = (InvocationType.REQUEST_RESPONSE.value, InvocationType.DRY_RUN.value)
+"""What :func:`invoke_lambda_stream` accepts (``_spec.STREAM_INVOCATION_TYPES``, spelled here so
+the workflow helper imports no more modules than it did)."""
 MAX_FUNCTION_TIMEOUT = timedelta(minutes=15)
 """The longest a Lambda function may run (900 s)."""
 TIMEOUT_MARGIN = timedelta(minutes=1)
@@ -384,6 +389,122 @@ async def invoke_lambda(
     return result
 
 
+async def invoke_lambda_stream(
+    function_name: str,
+    payload: Any = None,
+    *,
+    invocation_type: InvocationType | str = InvocationType.REQUEST_RESPONSE,
+    qualifier: str | None = None,
+    log_type: LogType | str | None = None,
+    client_context: dict[str, Any] | None = None,
+    tenant_id: str | None = None,
+    idempotency_key: str | None = None,
+    idempotency_key_field: str | None = DEFAULT_IDEMPOTENCY_FIELD,
+    non_retryable_function_errors: Sequence[str] = (),
+    function_error_attempts: int = DEFAULT_FUNCTION_ERROR_ATTEMPTS,
+    function_timeout: timedelta | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    schedule_to_start_timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = DEFAULT_HEARTBEAT_TIMEOUT,
+    retry_policy: RetryPolicy | None = None,
+    task_queue: str | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    activity_id: str | None = None,
+    summary: str | None = None,
+    priority: Priority = Priority.default,
+) -> LambdaStreamResult:
+    """Invoke a function with ``InvokeWithResponseStream`` and get its whole stream, durably.
+
+    The activity reads the stream as it arrives (up to Lambda's 200 MB) into a spool file,
+    heartbeating the bytes and chunks received, and returns it once ``InvokeComplete``
+    says the function succeeded. A stream over the client's external-storage threshold
+    reaches the workflow through that storage (the history holds a reference); without
+    external storage, a stream over Temporal's payload limit fails with
+    ``Lambda.ResultTooLargeForTemporal``.
+
+    The arguments are :func:`invoke_lambda`'s, less what has no streaming form (``Event``,
+    ``InvokeAsync``, durable executions, returning a function error as a result).
+
+    Args:
+        function_name: Name, partial ARN or ARN, optionally with ``:qualifier``.
+        payload: A JSON value, sent as the event (as for :func:`invoke_lambda`).
+        invocation_type: ``RequestResponse`` (default) or ``DryRun``; ``Event`` is refused.
+        qualifier: Version or alias.
+        log_type: ``Tail`` to receive the last 4 KB of the log in the result.
+        client_context: Client context (``custom``, ``env``, ``client``).
+        tenant_id: Tenant id for functions in tenant-isolation mode.
+        idempotency_key: Use this key instead of the derived one.
+        idempotency_key_field: Where the function finds the key; ``None`` to not send it.
+        non_retryable_function_errors: ``ErrorCode`` values not to retry.
+        function_error_attempts: Attempts the function may fail on (``InvokeComplete``
+            with an ``ErrorCode``) before its error is final; 0 for no bound.
+        function_timeout: The function's timeout, to shorten ``start_to_close_timeout``
+            (a stream lasts as long as the function runs).
+        start_to_close_timeout: Attempt timeout; default from ``function_timeout``.
+        schedule_to_close_timeout: Overall timeout across all attempts.
+        schedule_to_start_timeout: How long the task may wait for a worker.
+        heartbeat_timeout: Heartbeat timeout; the activity heartbeats well inside it.
+        retry_policy: Retry policy; default :func:`default_retry_policy`.
+        task_queue: Task queue of the worker with the plugin; default the workflow's.
+        cancellation_type: How cancellation of the call is awaited.
+        activity_id: Activity id (part of the derived idempotency key).
+        summary: Summary shown in the Temporal UI.
+        priority: Task priority.
+
+    Returns:
+        The whole stream: ``payload`` (its text, or base64 when not UTF-8), ``size``,
+        ``chunks``, ``sha256``, ``log_tail``.
+
+    Raises:
+        temporalio.exceptions.ApplicationError: ``Lambda.ValidationError`` (non-retryable),
+            raised in the workflow before anything is scheduled, for an ``Event``
+            invocation and for the payloads :func:`invoke_lambda` refuses.
+        temporalio.exceptions.ActivityError: the call failed; its ``cause`` is an
+            ``ApplicationError``: the function's ``ErrorCode`` (message ``ErrorDetails``,
+            log tail in details), ``Lambda.SdkClientException`` for a stream cut before
+            ``InvokeComplete`` (retried), ``Lambda.ResponseTooLarge`` past 200 MB (not
+            retried), or any error :func:`invoke_lambda` reports.
+    """
+    kind = _wire_value(invocation_type)
+    if kind not in STREAM_INVOCATION_TYPES:
+        _refuse(
+            f"InvokeWithResponseStream takes invocation type "
+            f"{' or '.join(STREAM_INVOCATION_TYPES)}, not {kind!r}; nothing was sent",
+            "invocation_type",
+        )
+    request = LambdaInvokeRequest(
+        function_name=function_name,
+        payload=payload,
+        invocation_type=kind,
+        qualifier=qualifier,
+        log_type=None if log_type is None else _wire_value(log_type),
+        client_context=client_context,
+        tenant_id=tenant_id,
+        idempotency_key=idempotency_key,
+        idempotency_key_field=idempotency_key_field,
+        non_retryable_function_errors=list(non_retryable_function_errors),
+        function_error_attempts=function_error_attempts,
+    )
+    result: LambdaStreamResult = await workflow.execute_activity(
+        INVOKE_STREAM_ACTIVITY_NAME,
+        _activity_input(request),
+        result_type=LambdaStreamResult,
+        task_queue=task_queue,
+        start_to_close_timeout=start_to_close_timeout
+        or lambda_start_to_close_timeout(function_timeout),
+        schedule_to_close_timeout=schedule_to_close_timeout,
+        schedule_to_start_timeout=schedule_to_start_timeout,
+        heartbeat_timeout=heartbeat_timeout,
+        retry_policy=retry_policy or default_retry_policy(non_retryable_function_errors),
+        cancellation_type=cancellation_type,
+        activity_id=activity_id,
+        summary=summary,
+        priority=priority,
+    )
+    return result
+
+
 __all__ = [
     "DEFAULT_HEARTBEAT_TIMEOUT",
     "MAX_FUNCTION_TIMEOUT",
@@ -392,5 +513,6 @@ __all__ = [
     "TIMEOUT_MARGIN",
     "default_retry_policy",
     "invoke_lambda",
+    "invoke_lambda_stream",
     "lambda_start_to_close_timeout",
 ]

@@ -96,17 +96,21 @@ def target(lam: LocalLambda) -> list[str]:
 # -- apis / describe ------------------------------------------------------------------------
 
 
-async def test_apis_lists_the_two_apis_and_filters() -> None:
+async def test_apis_lists_the_three_apis_and_filters() -> None:
     run = await cli("apis")
     assert run.code == 0
     assert [line.split()[:2] for line in run.out.splitlines()] == [
         ["Invoke", "2015-03-31"],
         ["InvokeAsync", "2014-11-13"],
+        ["InvokeWithResponseStream", "2021-11-15"],
     ]
     run = await cli("apis", "deprecated")
     assert run.code == 0
     assert [line.split()[0] for line in run.out.splitlines()] == ["InvokeAsync"]
     run = await cli("apis", "streaming")
+    assert run.code == 0
+    assert [line.split()[0] for line in run.out.splitlines()] == ["InvokeWithResponseStream"]
+    run = await cli("apis", "kinesis")
     assert (run.code, run.out) == (1, "no API matches\n")
 
 
@@ -164,11 +168,11 @@ async def test_describe_invoke_async_and_unknown() -> None:
         True,
     )
     assert [p["name"] for p in ref["parameters"]] == ["FunctionName", "InvokeArgs"]
-    run = await cli("describe", "InvokeWithResponseStream")
+    run = await cli("describe", "InvokeWithResponseStreaming")
     assert run.code == 2
     assert run.err == (
-        "temporal-lambda describe: unknown API 'InvokeWithResponseStream'; "
-        "the APIs are: Invoke, InvokeAsync\n"
+        "temporal-lambda describe: unknown API 'InvokeWithResponseStreaming'; "
+        "the APIs are: Invoke, InvokeAsync, InvokeWithResponseStream\n"
     )
 
 

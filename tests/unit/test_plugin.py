@@ -5,7 +5,7 @@ from botocore.credentials import Credentials
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from temporal_lambda import LambdaClient, LambdaPlugin
-from temporal_lambda._types import INVOKE_ACTIVITY_NAME
+from temporal_lambda._types import INVOKE_ACTIVITY_NAME, INVOKE_STREAM_ACTIVITY_NAME
 
 
 def make_plugin() -> LambdaPlugin:
@@ -27,8 +27,9 @@ def test_plugin_appends_invoke_activity() -> None:
     )
     activities = list(config["activities"])
     assert activities[0] is existing
-    assert len(activities) == 2
+    assert len(activities) == 3
     assert activities[1].__temporal_activity_definition.name == INVOKE_ACTIVITY_NAME  # type: ignore[attr-defined]
+    assert activities[2].__temporal_activity_definition.name == INVOKE_STREAM_ACTIVITY_NAME  # type: ignore[attr-defined]
     assert plugin.name() == "temporal_lambda.LambdaPlugin"
 
 

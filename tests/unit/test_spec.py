@@ -204,3 +204,35 @@ def test_modelled_error_codes_and_statuses() -> None:
         assert SHAPES[code]["exception"] is True
     # The unmodelled ones are really not in the model (botocore may add them one day).
     assert not set(UNMODELLED_ERROR_STATUS) & set(SHAPES)
+
+
+def test_the_response_stream_facts_are_the_models() -> None:
+    stream = MODEL["operations"]["InvokeWithResponseStream"]
+    assert stream["http"]["method"] == _spec.INVOKE_METHOD
+    assert stream["http"]["requestUri"] == _spec.INVOKE_STREAM_PATH.format("{FunctionName}")
+    assert stream["http"]["responseCode"] == _spec.INVOKE_STREAM_STATUS
+    locations = {
+        "InvocationType": ("header", _spec.INVOCATION_TYPE_HEADER),
+        "LogType": ("header", _spec.LOG_TYPE_HEADER),
+        "ClientContext": ("header", _spec.CLIENT_CONTEXT_HEADER),
+        "TenantId": ("header", _spec.TENANT_ID_HEADER),
+        "Qualifier": ("querystring", _spec.QUALIFIER_QUERY),
+    }
+    for member, expected in locations.items():
+        modelled = _member(stream, "input", member)
+        assert (modelled["location"], modelled["locationName"]) == expected
+    assert tuple(_shape(stream, "input", "InvocationType")["enum"]) == (
+        _spec.STREAM_INVOCATION_TYPES
+    )
+    events = _shape(stream, "output", "EventStream")
+    assert events["eventstream"] is True
+    assert set(events["members"]) == {_spec.PAYLOAD_CHUNK_EVENT, _spec.INVOKE_COMPLETE_EVENT}
+    chunk = SHAPES[events["members"][_spec.PAYLOAD_CHUNK_EVENT]["shape"]]
+    assert chunk["members"]["Payload"]["eventpayload"] is True
+    complete = SHAPES[events["members"][_spec.INVOKE_COMPLETE_EVENT]["shape"]]
+    assert set(complete["members"]) == {"ErrorCode", "ErrorDetails", "LogResult"}
+    assert _member(stream, "output", "ResponseStreamContentType")["locationName"] == (
+        "Content-Type"
+    )
+    # Lambda's documentation: "maximum response payload size of 200 MB" for streams.
+    assert _spec.MAX_STREAM_RESPONSE == 200 * 1024 * 1024

@@ -6,8 +6,7 @@ parameter's location, type, constraints and documentation, the response fields a
 error shapes. The type and retryability a workflow gets for each error come from the
 package's own error catalogue (:func:`temporal_lambda.cli._core.error_catalogue`).
 
-Adding an API (``InvokeWithResponseStream``, once the package supports it) is one entry
-in :data:`APIS`.
+Adding an API is one entry in :data:`APIS`.
 """
 
 from __future__ import annotations
@@ -18,6 +17,10 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
+from temporal_lambda._codes import (
+    RESPONSE_TOO_LARGE_ERROR_TYPE,
+    RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE,
+)
 from temporal_lambda.cli import _core
 
 __all__ = ["APIS", "ApiEntry", "Reference", "describe", "find_api", "search"]
@@ -34,7 +37,9 @@ class ApiEntry:
     summary: str
     """One line: what the plugin uses it for."""
     invoke_lambda_options: str
-    """How ``invoke_lambda(...)`` selects it."""
+    """How the workflow helper selects it."""
+    helper: str = "invoke_lambda"
+    """The workflow helper that calls it (``temporal_lambda.workflow``)."""
     keywords: tuple[str, ...] = ()
     """Extra words a search matches."""
 
@@ -55,8 +60,17 @@ APIS: tuple[ApiEntry, ...] = (
         invoke_lambda_options="invoke_async=True",
         keywords=("deprecated", "async", "event", "legacy"),
     ),
+    ApiEntry(
+        name="InvokeWithResponseStream",
+        api_version="2021-11-15",
+        summary="Invoke a function whose response streams (RequestResponse or DryRun), up to "
+        "200 MB, spooled as it arrives; large results cross Temporal through external storage.",
+        invoke_lambda_options='invocation_type="RequestResponse" | "DryRun"',
+        helper="invoke_lambda_stream",
+        keywords=("stream", "streaming", "response", "chunk", "eventstream", "large", "200"),
+    ),
 )
-"""The catalogue. ``InvokeWithResponseStream`` joins it when the package supports it."""
+"""The catalogue: every API the package can call."""
 
 # The errors a workflow may get that are not Lambda service codes.
 _PACKAGE_ERRORS: tuple[tuple[str, bool, str], ...] = (
@@ -70,10 +84,23 @@ _PACKAGE_ERRORS: tuple[tuple[str, bool, str], ...] = (
     (
         "<the function's errorType>",
         True,
-        "the function ran and failed (X-Amz-Function-Error); not retried when the type "
-        "is in non_retryable_function_errors",
+        "the function ran and failed (X-Amz-Function-Error; a stream's InvokeComplete "
+        "ErrorCode); not retried when the type is in non_retryable_function_errors",
     ),
 )
+_STREAM_ERRORS: tuple[tuple[str, bool, str], ...] = (
+    (
+        RESPONSE_TOO_LARGE_ERROR_TYPE,
+        False,
+        "the stream passed Lambda's 200 MB; reading stopped (the function ran)",
+    ),
+    (
+        RESULT_TOO_LARGE_FOR_TEMPORAL_ERROR_TYPE,
+        False,
+        "the stream is over Temporal's payload limit and the client has no external storage",
+    ),
+)
+"""Errors only a streamed call reports, besides the ones above."""
 
 
 class _Text(html.parser.HTMLParser):
@@ -174,6 +201,8 @@ class Reference:
     summary: str
     invoke_lambda_options: str
     documentation: str
+    workflow_call: str = ""
+    """How a workflow makes the call, e.g. ``invoke_lambda(..., invoke_async=True)``."""
     parameters: list[Parameter] = field(default_factory=list)
     response: list[ResponseField] = field(default_factory=list)
     errors: list[ErrorInfo] = field(default_factory=list)
@@ -305,7 +334,8 @@ def describe(name: str) -> Reference:
                     documentation="Sent by AWS for this API but not in the service model.",
                 )
             )
-    for error_type, retryable, doc in _PACKAGE_ERRORS:
+    extra = _STREAM_ERRORS if api.name == "InvokeWithResponseStream" else ()
+    for error_type, retryable, doc in (*_PACKAGE_ERRORS, *extra):
         errors.append(
             ErrorInfo(
                 code=error_type,
@@ -325,6 +355,8 @@ def describe(name: str) -> Reference:
             "client_context_base64": _core.LIMITS["client_context"],
         }
     )
+    if api.name == "InvokeWithResponseStream":
+        del limits["payload_event"]  # no Event stream
     return Reference(
         name=api.name,
         api_version=api.api_version,
@@ -336,6 +368,7 @@ def describe(name: str) -> Reference:
         deprecated=bool(op.deprecated),
         summary=api.summary,
         invoke_lambda_options=api.invoke_lambda_options,
+        workflow_call=f"{api.helper}(..., {api.invoke_lambda_options})",
         documentation=html_to_text(op.documentation),
         parameters=parameters,
         response=response,

@@ -58,7 +58,7 @@ def render_reference(ref: Reference) -> str:
         f"{ref.name} ({ref.api_version}){'  [deprecated]' if ref.deprecated else ''}",
         f"{ref.method} {ref.path}  -> {ref.success_status}",
         f"from botocore {ref.botocore_version}, lambda service model {ref.service_api_version}",
-        f"in a workflow: invoke_lambda(..., {ref.invoke_lambda_options})",
+        f"in a workflow: {ref.workflow_call}",
         "",
         _wrap(ref.documentation, ""),
         "",

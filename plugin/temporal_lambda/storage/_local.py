@@ -79,6 +79,14 @@ def _holds(path: Path, size: int, digest: str) -> bool:
     return hashed.hexdigest() == digest
 
 
+def _claim(namespace: str, digest: str) -> tuple[str, StorageDriverClaim]:
+    """The key of a payload of sha256 ``digest`` in ``namespace``'s segment, and its claim."""
+    key = f"v0/ns/{namespace}/d/sha256/{digest}"
+    return key, StorageDriverClaim(
+        claim_data={"key": key, "hash_algorithm": "sha256", "hash_value": digest}
+    )
+
+
 class LocalStorageDriver(StorageDriver):
     """Keep externally stored payloads as files under one directory.
 
@@ -148,14 +156,37 @@ class LocalStorageDriver(StorageDriver):
         claims = []
         for blob in blobs:
             digest = hashlib.sha256(blob).hexdigest()
-            key = f"v0/ns/{namespace}/d/sha256/{digest}"
+            key, claim = _claim(namespace, digest)
             self._write(self._root / key, blob, digest)
-            claims.append(
-                StorageDriverClaim(
-                    claim_data={"key": key, "hash_algorithm": "sha256", "hash_value": digest}
-                )
-            )
+            claims.append(claim)
         return claims
+
+    def adopt(self, namespace: str | None, temp: Path, digest: str) -> StorageDriverClaim:
+        """Move a serialised payload already written under :attr:`root` to its key.
+
+        For a payload too large to hold in memory (a streamed Lambda response): the caller
+        writes the serialised ``Payload`` to a ``0600`` temporary file in :attr:`root`
+        (same file system, so this is a rename), flushed, with its sha256. A payload already
+        stored (checked as :meth:`_write` checks it) keeps its file, its time refreshed, and
+        ``temp`` is removed; a damaged copy is replaced by ``temp``.
+
+        Args:
+            namespace: The namespace it is stored for.
+            temp: The temporary file, in :attr:`root`.
+            digest: Hex sha256 of its content.
+
+        Returns:
+            The claim, as :meth:`store` returns it.
+        """
+        key, claim = _claim(_segment(namespace), digest)
+        path = self._root / key
+        if _holds(path, temp.stat().st_size, digest):
+            os.utime(path)
+            temp.unlink()
+            return claim
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(temp, path)
+        return claim
 
     def _write(self, path: Path, blob: bytes, digest: str) -> None:
         """Write ``blob`` at ``path`` atomically, unless the file there already holds it.

@@ -73,7 +73,7 @@ async function selectApi(name) {
   $("answer").hidden = true;
   $("ref-title").textContent = ref.name + " (" + ref.api_version + ")" + (ref.deprecated ? " — deprecated" : "");
   $("ref-endpoint").textContent = ref.method + " " + ref.path + " → " + ref.success_status;
-  $("ref-summary").textContent = ref.summary + " In a workflow: invoke_lambda(..., " + ref.invoke_lambda_options + ")";
+  $("ref-summary").textContent = ref.summary + " In a workflow: " + ref.workflow_call;
   $("ref-doc-text").textContent = ref.documentation;
   const params = $("ref-params").tBodies[0];
   params.replaceChildren();
