@@ -82,7 +82,13 @@ async def test_console_flow_in_chromium(
             await page.fill("#api-search", "deprec")
             await expect(page.locator("#api-list button")).to_have_count(1)
             await page.fill("#api-search", "")
-            await expect(page.locator("#api-list button")).to_have_count(2)
+            await expect(page.locator("#api-list button")).to_have_count(3)
+            buttons = page.locator("#api-list button")
+            assert sorted(await buttons.evaluate_all("els => els.map(e => e.dataset.api)")) == [
+                "Invoke",
+                "InvokeAsync",
+                "InvokeWithResponseStream",
+            ]
             await page.click("#api-list button[data-api=Invoke]")
             await expect(page.locator("#ref-title")).to_have_text("Invoke (2015-03-31)")
             await expect(page.locator("#ref-endpoint")).to_have_text(
