@@ -11,7 +11,6 @@ every call for nothing.
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -23,7 +22,7 @@ import botocore.session
 import httpx
 
 from temporal_lambda._closing import AsyncClosing
-from temporal_lambda._sigv4 import SigV4Signer
+from temporal_lambda._sigv4 import SigV4Signer, session_region
 from temporal_lambda._transport import (
     AiohttpTransport,
     HttpSettings,
@@ -33,7 +32,7 @@ from temporal_lambda._transport import (
     open_stream,
 )
 
-__all__ = ["HttpSettings", "LambdaClient", "RawResponse"]
+__all__ = ["HttpSettings", "LambdaClient", "RawResponse", "check_endpoint_url"]
 
 _SERVICE = "lambda"
 _URL_CACHE_SIZE = 1024
@@ -94,16 +93,9 @@ class LambdaClient(AsyncClosing):
     ) -> None:
         self._http = http if http is not None else HttpSettings()
         self._session = botocore.session.Session(profile=profile)
-        resolved_region = (
-            region or self._session.get_config_variable("region") or os.environ.get("AWS_REGION")
-        )
-        if not resolved_region:
-            raise ValueError(
-                "no AWS region: pass region=, or set AWS_REGION / AWS_DEFAULT_REGION, "
-                "or configure one in the profile"
-            )
+        resolved_region = session_region(self._session, region, "")
         if endpoint_url is not None:
-            _check_endpoint_url(endpoint_url)
+            check_endpoint_url(endpoint_url)
         self._region: str = resolved_region
         self._partition = _partition_of(self._session, self._region)
         self._endpoint = _resolve_endpoint(
@@ -298,11 +290,18 @@ def _resolve_endpoint(
     return url.rstrip("/")
 
 
-def _check_endpoint_url(endpoint_url: str) -> None:
+def check_endpoint_url(endpoint_url: str, service: str = "Lambda") -> None:
     """Refuse an endpoint URL carrying user information (``https://user:pass@host``).
 
-    The transport cannot send such a URL (every call would fail), and Lambda takes no
+    The transport cannot send such a URL (every call would fail), and AWS takes no
     credentials in the URL. The message never repeats the URL, which holds a password.
+
+    Args:
+        endpoint_url: The URL given.
+        service: The service named in the message (``Lambda``, ``S3``).
+
+    Raises:
+        ValueError: the URL is not one, or carries user information.
     """
     try:
         parts = urllib.parse.urlsplit(endpoint_url)
@@ -311,7 +310,7 @@ def _check_endpoint_url(endpoint_url: str) -> None:
     if "@" in parts.netloc:
         raise ValueError(
             "endpoint_url must not contain user information (user:password@host); "
-            "Lambda calls are signed with the AWS credentials (credentials= or the standard "
+            f"{service} calls are signed with the AWS credentials (credentials= or the standard "
             "chain), not with URL credentials"
         )
 

@@ -12,6 +12,7 @@ secrets it signed with, so errors can be scrubbed of them.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import botocore.auth
@@ -23,7 +24,38 @@ import httpx
 from temporal_lambda._errors import LambdaTransportError
 from temporal_lambda._redact import call_quietly, quiet_signing
 
-__all__ = ["SIGNATURE_HEADERS", "UNSIGNED_HEADERS", "SigV4Signer", "add_signature", "may_refresh"]
+__all__ = [
+    "SIGNATURE_HEADERS",
+    "UNSIGNED_HEADERS",
+    "SigV4Signer",
+    "add_signature",
+    "may_refresh",
+    "session_region",
+]
+
+
+def session_region(session: botocore.session.Session, region: str | None, service: str) -> str:
+    """Return the region to sign for: the given one, else botocore's, else ``AWS_REGION``.
+
+    botocore reads ``AWS_DEFAULT_REGION`` and the profile's ``region``, but not ``AWS_REGION``
+    (which the AWS CLI v2 and the Lambda runtime set), so it is the last resort.
+
+    Args:
+        session: The botocore session (its profile).
+        region: The region the caller passed, if any.
+        service: How to name the client in the error (``""`` for Lambda, ``" for S3"``).
+
+    Raises:
+        ValueError: no region anywhere.
+    """
+    resolved = region or session.get_config_variable("region") or os.environ.get("AWS_REGION")
+    if not resolved:
+        raise ValueError(
+            f"no AWS region{service}: pass region=, or set AWS_REGION / AWS_DEFAULT_REGION, "
+            "or configure one in the profile"
+        )
+    return str(resolved)
+
 
 UNSIGNED_HEADERS = frozenset(
     {"accept", "accept-encoding", "connection", "content-length", "host", "user-agent"}

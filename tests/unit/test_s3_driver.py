@@ -412,3 +412,18 @@ async def test_missing_key_and_missing_bucket_in_moto(moto_url: str, bucket: str
     assert no_bucket.value.type == STORAGE_NO_SUCH_BUCKET
     assert no_bucket.value.non_retryable is True
     assert "NoSuchBucket: The specified bucket does not exist" in no_bucket.value.message
+
+
+def test_endpoint_with_userinfo_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ValueError) as caught:
+        S3Client(
+            region="us-east-1",
+            endpoint_url="https://minio:hunter2-secret@127.0.0.1:9000",
+            credentials=CREDS,
+        )
+    assert str(caught.value) == (
+        "endpoint_url must not contain user information (user:password@host); S3 calls are "
+        "signed with the AWS credentials (credentials= or the standard chain), not with URL "
+        "credentials"
+    )
+    assert "hunter2" not in str(caught.value)

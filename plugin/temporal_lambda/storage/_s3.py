@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import os
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -54,9 +53,10 @@ from temporalio.converter import (
     StorageDriverStoreContext,
 )
 
+from temporal_lambda._client import check_endpoint_url
 from temporal_lambda._closing import AsyncClosing
 from temporal_lambda._redact import scrub
-from temporal_lambda._sigv4 import add_signature, may_refresh
+from temporal_lambda._sigv4 import add_signature, may_refresh, session_region
 from temporal_lambda._transport import AiohttpTransport, BodyTooLarge, HttpSettings, read_capped
 from temporal_lambda.storage._errors import (
     STORAGE_ACCESS_DENIED,
@@ -241,15 +241,7 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
     ) -> None:
         self._settings = settings if settings is not None else S3Settings()
         self._session = botocore.session.Session(profile=profile)
-        resolved = (
-            region or self._session.get_config_variable("region") or os.environ.get("AWS_REGION")
-        )
-        if not resolved:
-            raise ValueError(
-                "no AWS region for S3: pass region=, or set AWS_REGION / AWS_DEFAULT_REGION, "
-                "or configure one in the profile"
-            )
-        self._region: str = resolved
+        self._region: str = session_region(self._session, region, " for S3")
         loader = self._session.get_component("data_loader")
         self._provider = botocore.endpoint_provider.EndpointProvider(
             ruleset_data=loader.load_service_model(_SERVICE, "endpoint-rule-set-1"),
@@ -264,6 +256,7 @@ class S3Client(S3StorageDriverClient, AsyncClosing):
             ),
         }
         if endpoint_url is not None:
+            check_endpoint_url(endpoint_url, "S3")
             self._endpoint_params["Endpoint"] = endpoint_url
         self._targets: dict[str, _Target] = {}
         self._credentials: Any = credentials
