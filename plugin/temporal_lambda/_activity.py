@@ -183,6 +183,11 @@ class LambdaActivities:
         return self._client
 
     @property
+    def payload_codec(self) -> PayloadCodec | None:
+        """The codec given for stored results (``None``: the worker client's, if any)."""
+        return self._payload_codec
+
+    @property
     def payload_limit(self) -> int:
         """The largest encoded result (bytes) Temporal accepts."""
         return self._payload_limit

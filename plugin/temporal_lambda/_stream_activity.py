@@ -129,6 +129,10 @@ class LambdaStreamActivities:
         finally:
             received.spool.close()
 
+    def _stores_through_own_codec(self) -> bool:
+        """Whether stored results go through a codec of their own (not the client's)."""
+        return self._activities.store is not None and self._activities.payload_codec is not None
+
     async def _deliver(
         self,
         request: LambdaInvokeRequest,
@@ -151,6 +155,10 @@ class LambdaStreamActivities:
             payload_converter=payload_converter,
             payload_limit=limit,
         )
+        if delivery == Delivery.LOCAL_DRIVER and self._stores_through_own_codec():
+            # The reference would be stored through a codec the workflow's converter does
+            # not use, and read back unresolved: the SDK's storage stores this one.
+            delivery = Delivery.SDK_STORAGE
         if delivery == Delivery.LOCAL_DRIVER:
             assert driver is not None
             namespace = info.workflow_namespace or info.namespace

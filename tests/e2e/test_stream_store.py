@@ -20,7 +20,7 @@ import pytest
 from botocore.credentials import Credentials
 from temporalio.converter import ExternalStorage
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from temporal_lambda import LambdaClient, LambdaInvokeRequest, LambdaPlugin
 from temporal_lambda._activity import (
@@ -32,10 +32,12 @@ from temporal_lambda._keys import scoped_record_key
 from temporal_lambda._stream_activity import LambdaStreamActivities
 from temporal_lambda._types import LambdaStreamResult
 from temporal_lambda.idempotency import SQLiteIdempotencyStore, request_fingerprint
-from temporal_lambda.storage import local_storage
+from temporal_lambda.storage import local_storage, s3_storage
 from temporal_lambda.testing import LambdaContext, LocalLambda
+from tests.e2e.test_store_edges import XorCodec
 from tests.e2e.test_stream import HISTORY_LIMIT, client_for, failure, history_size, run, sha
 from tests.support.activity_env import make_env
+from tests.support.moto_s3 import boto_s3, moto_url  # noqa: F401  (session fixture)
 from tests.support.stream_handlers import MB, chunks, streamed
 from tests.support.stream_workflows import StreamCall
 
@@ -235,6 +237,65 @@ async def test_a_20mib_stream_in_local_storage_keeps_a_reference_and_is_not_call
 
     handle, again = await run(client, task_queue, call)
     assert (again["size"], again["sha256"], again["payload_sha256"]) == (size, digest, digest)
+    assert again["request_id"] == first["request_id"]
+    assert await history_size(handle) < HISTORY_LIMIT
+    assert len(lam.records("chunks")) == 1
+
+
+async def test_a_store_codec_of_its_own_keeps_a_large_stream_readable(
+    dev_env: WorkflowEnvironment,
+    lam: LocalLambda,
+    store: SQLiteIdempotencyStore,
+    store_path: Path,
+    tmp_path: Path,
+) -> None:
+    """A store given its own codec: the stream goes through the SDK's storage, not straight
+    into the local driver, so the stored reference is one the store's converter resolves."""
+    key = f"codec-{uuid.uuid4().hex}"
+    temporal = client_for(dev_env, plugin_for(lam, store, local_storage(tmp_path / "payloads")))
+    lambda_ = lambda_client(lam)
+    try:
+        stream = LambdaStreamActivities(LambdaActivities(lambda_, store, payload_codec=XorCodec()))
+        request = LambdaInvokeRequest("chunks", {"size": MB}, idempotency_key=key)
+        first = await ActivityEnvironment(temporal).run(stream.invoke_stream, request)
+        again = await ActivityEnvironment(temporal).run(stream.invoke_stream, request)
+    finally:
+        await lambda_.aclose()
+    assert isinstance(first, LambdaStreamResult) and isinstance(again, LambdaStreamResult)
+    assert again == first
+    assert first.sha256 == sha(streamed(MB))
+    stored = row(store_path, record_of(lam, "chunks", key))
+    assert stored is not None and stored[1] is not None
+    assert stored[1].startswith(STORED_PAYLOADS_MARKER) and len(stored[1]) < 2048
+    assert len(lam.records("chunks")) == 1
+
+
+async def test_a_20mib_stream_in_s3_keeps_a_reference_and_is_not_called_again(
+    dev_env: WorkflowEnvironment,
+    lam: LocalLambda,
+    task_queue: str,
+    store: SQLiteIdempotencyStore,
+    store_path: Path,
+    moto_url: str,  # noqa: F811
+) -> None:
+    bucket = f"stream-store-{uuid.uuid4().hex[:12]}"
+    boto_s3(moto_url).create_bucket(Bucket=bucket)
+    storage = s3_storage(bucket, region=REGION, endpoint_url=moto_url, credentials=CREDS)
+    key = f"s3-{uuid.uuid4().hex}"
+    size = 20 * MB
+    client = client_for(dev_env, plugin_for(lam, store, storage))
+    call = StreamCall("chunks", {"size": size}, idempotency_key=key)
+    _, first = await run(client, task_queue, call)
+    stored = row(store_path, record_of(lam, "chunks", key))
+    assert stored is not None
+    status, data = stored
+    assert status == "COMPLETED"
+    assert data is not None and data.startswith(STORED_PAYLOADS_MARKER)
+    assert len(data) < 2048
+
+    handle, again = await run(client, task_queue, call)
+    assert (again["size"], again["sha256"]) == (size, first["sha256"])
+    assert again["sha256"] == sha(streamed(size))
     assert again["request_id"] == first["request_id"]
     assert await history_size(handle) < HISTORY_LIMIT
     assert len(lam.records("chunks")) == 1
