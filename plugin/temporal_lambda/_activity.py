@@ -7,9 +7,9 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from temporalio import activity
 from temporalio.api.common.v1 import Payload, Payloads
@@ -34,7 +34,12 @@ from temporal_lambda._keys import derive_idempotency_key, scoped_record_key
 from temporal_lambda._redact import scrub_error
 from temporal_lambda._request import effective_qualifier, function_scope
 from temporal_lambda._sizes import DEFAULT_PAYLOAD_LIMIT, payload_size, payloads_size
-from temporal_lambda._types import INVOKE_ACTIVITY_NAME, LambdaInvokeRequest, LambdaInvokeResult
+from temporal_lambda._types import (
+    INVOKE_ACTIVITY_NAME,
+    LambdaInvokeRequest,
+    LambdaInvokeResult,
+    LambdaStreamResult,
+)
 from temporal_lambda.idempotency import IdempotencyStore, request_fingerprint
 from temporal_lambda.storage._errors import StorageError
 
@@ -69,7 +74,15 @@ has external storage: a serialised ``Payloads`` follows, holding the result's JS
 payload after the codec and external storage, i.e. a reference of a few hundred bytes
 when the result is over the storage threshold (the result itself is in the storage)."""
 _T = TypeVar("_T")
-_RESULT_FIELDS = frozenset(field.name for field in dataclasses.fields(LambdaInvokeResult))
+_R = TypeVar("_R")
+_S = TypeVar("_S", LambdaInvokeResult, LambdaStreamResult)
+_StoredResult = LambdaInvokeResult | LambdaStreamResult | RawValue
+"""What a store record can hold: a result, or (a stream written into the local driver) the
+storage reference Temporal gets instead of it."""
+_RESULT_FIELDS = {
+    result_type: frozenset(field.name for field in dataclasses.fields(result_type))
+    for result_type in (LambdaInvokeResult, LambdaStreamResult)
+}
 
 
 def heartbeat_interval(heartbeat_timeout: timedelta | None) -> float:
@@ -170,6 +183,11 @@ class LambdaActivities:
         return self._client
 
     @property
+    def payload_codec(self) -> PayloadCodec | None:
+        """The codec given for stored results (``None``: the worker client's, if any)."""
+        return self._payload_codec
+
+    @property
     def payload_limit(self) -> int:
         """The largest encoded result (bytes) Temporal accepts."""
         return self._payload_limit
@@ -209,15 +227,57 @@ class LambdaActivities:
             request = attempt.request
             if self._store is None:
                 return await self._fits_temporal(await self._send(attempt), attempt)
-            return await self._send_once(self._store, attempt)
+            return await self.send_once(
+                self._store,
+                attempt,
+                lambda: self._sent_and_fitting(attempt),
+                result_type=LambdaInvokeResult,
+                fits=lambda stored: self._fits_temporal(stored, attempt, stored=True),
+            )
         except LambdaError as err:
             fail(err, info, request, key, started, self._client)
 
-    async def _send_once(self, store: IdempotencyStore, attempt: _Attempt) -> LambdaInvokeResult:
+    async def _sent_and_fitting(self, attempt: _Attempt[LambdaAttempt]) -> LambdaInvokeResult:
+        """Send the call once, and refuse a result Temporal would refuse."""
+        return await self._fits_temporal(await self._send(attempt), attempt)
+
+    async def send_once(
+        self,
+        store: IdempotencyStore,
+        attempt: _Attempt[Any],
+        send: Callable[[], Awaitable[_R]],
+        *,
+        result_type: type[_S],
+        fits: Callable[[_S], Awaitable[_S]] | None = None,
+        api: str | None = None,
+    ) -> _R | _S:
         """Send under the store's record for the key: one caller at a time, results kept.
 
         The record is the key's within its scope (:func:`_record_key`); the function and
-        every message see the key itself.
+        every message see the key itself. Both activities go through here, so an
+        ``Invoke`` and a stream follow one protocol: ``begin``, then the stored result, an
+        in-progress or key-reused failure, or one send; ``complete`` with its result (a
+        result of ``result_type``, or the storage reference a stream was written to),
+        encoded as every stored result is (:func:`_encode_result`); ``release`` when the
+        send fails.
+
+        Args:
+            store: The idempotency store.
+            attempt: The attempt (its info, its validated call, when it started).
+            send: Sends the call once and returns what the activity returns.
+            result_type: The type a stored result is read back as.
+            fits: Checks a stored result before it is returned (raises if Temporal would
+                refuse it); ``None``: returned as read.
+            api: The API of a call that is not ``Invoke``: part of the fingerprint, so the
+                same key used for an ``Invoke`` and a stream is ``KeyReused``. ``None`` for
+                ``Invoke``, whose fingerprint stays what it always was.
+
+        Returns:
+            What ``send`` returned, or the stored result of an earlier attempt.
+
+        Raises:
+            LambdaError: the store's outcome (``CallInProgress``, ``KeyReused``, an
+                unreadable record), or whatever ``send`` raised.
         """
         key = attempt.key
         record = _record_key(attempt, self._client)
@@ -225,9 +285,12 @@ class LambdaActivities:
         converter = self._stored_converter()
         owner = f"{attempt.info.activity_id}#{attempt.info.attempt}#{uuid.uuid4().hex[:12]}"
         budget = attempt_budget(attempt.info)
+        fields = _fingerprint_fields(attempt.request)
+        if api is not None:
+            fields["api"] = api
         outcome = await store.begin(
             record,
-            request_fingerprint(_fingerprint_fields(attempt.request)),
+            request_fingerprint(fields),
             lease_seconds=budget if budget is not None else DEFAULT_LEASE_SECONDS,
             owner=owner,
         )
@@ -235,11 +298,8 @@ class LambdaActivities:
             activity.logger.info(
                 "Lambda %s: returning the stored result", attempt.request.function_name
             )
-            return await self._fits_temporal(
-                await _decode_result(outcome.result, codec, converter, attempt),
-                attempt,
-                stored=True,
-            )
+            stored = await _decode_result(outcome.result, codec, converter, attempt, result_type)
+            return stored if fits is None else await fits(stored)
         if outcome.kind == "in_progress":
             raise CallInProgress(key, outcome.retry_after or MIN_READ_TIMEOUT)
         if outcome.kind == "mismatch":
@@ -252,13 +312,15 @@ class LambdaActivities:
                 key,
             )
         try:
-            result = await self._fits_temporal(await self._send(attempt), attempt)
+            result = await send()
         except BaseException:
             await _release(store, record, owner)
             raise
-        if result.function_error is not None:
+        if isinstance(result, LambdaInvokeResult) and result.function_error is not None:
             await _release(store, record, owner)
             return result
+        if not isinstance(result, LambdaInvokeResult | LambdaStreamResult | RawValue):
+            raise TypeError(f"send returned {type(result).__name__}, not a result to store")
         try:
             encoded = await _encode_result(result, codec, converter)
         except Exception as exc:
@@ -319,7 +381,7 @@ class LambdaActivities:
         return converter
 
     async def _fits_temporal(
-        self, result: LambdaInvokeResult, attempt: _Attempt, *, stored: bool = False
+        self, result: LambdaInvokeResult, attempt: _Attempt[LambdaAttempt], *, stored: bool = False
     ) -> LambdaInvokeResult:
         """Return ``result`` if Temporal will accept it, else fail the call for good.
 
@@ -361,7 +423,7 @@ class LambdaActivities:
             request_id=result.request_id,
         )
 
-    async def _send(self, attempt: _Attempt) -> LambdaInvokeResult:
+    async def _send(self, attempt: _Attempt[LambdaAttempt]) -> LambdaInvokeResult:
         """Send the call once, heartbeating while waiting, and parse the answer."""
         read_timeout = None
         budget = attempt_budget(attempt.info)
@@ -376,12 +438,29 @@ class LambdaActivities:
         )
 
 
-class _Attempt:
+class _Call(Protocol):
+    """What the store's protocol needs of a validated call (``Invoke`` or a stream)."""
+
+    @property
+    def request(self) -> LambdaInvokeRequest:
+        """The request as sent."""
+        ...
+
+    @property
+    def key(self) -> str:
+        """The idempotency key."""
+        ...
+
+
+_C = TypeVar("_C", bound=_Call)
+
+
+class _Attempt(Generic[_C]):
     """What one attempt works with: its activity info, its call, when it started."""
 
     __slots__ = ("call", "info", "started")
 
-    def __init__(self, info: activity.Info, call: LambdaAttempt, started: float) -> None:
+    def __init__(self, info: activity.Info, call: _C, started: float) -> None:
         self.info = info
         self.call = call
         self.started = started
@@ -502,7 +581,7 @@ def _fingerprint_fields(request: LambdaInvokeRequest) -> dict[str, Any]:
     }
 
 
-def _result_to_bytes(result: LambdaInvokeResult) -> bytes:
+def _result_to_bytes(result: LambdaInvokeResult | LambdaStreamResult) -> bytes:
     """Serialise a result for the store.
 
     ``vars``, not ``dataclasses.asdict``: the fields are all JSON values already, and
@@ -511,8 +590,8 @@ def _result_to_bytes(result: LambdaInvokeResult) -> bytes:
     return json.dumps(vars(result), separators=(",", ":")).encode()
 
 
-def _result_from_bytes(data: bytes) -> LambdaInvokeResult:
-    """Read a result written by :func:`_result_to_bytes`.
+def _result_from_bytes(data: bytes, result_type: type[_S]) -> _S:
+    """Read a result of ``result_type`` written by :func:`_result_to_bytes`.
 
     Fields this version does not know (written by a newer one) are ignored, so that a
     fleet of mixed versions shares one store.
@@ -524,23 +603,38 @@ def _result_from_bytes(data: bytes) -> LambdaInvokeResult:
     fields = json.loads(data)
     if not isinstance(fields, dict):
         raise ValueError(f"a stored result is a JSON object, not {type(fields).__name__}")
-    return LambdaInvokeResult(**{k: v for k, v in fields.items() if k in _RESULT_FIELDS})
+    known = _result_fields(result_type)
+    return result_type(**{k: v for k, v in fields.items() if k in known})
+
+
+def _result_fields(result_type: type[Any]) -> frozenset[str]:
+    """The field names of a result dataclass."""
+    return _RESULT_FIELDS[result_type]
 
 
 async def _encode_result(
-    result: LambdaInvokeResult, codec: PayloadCodec | None, converter: DataConverter | None
+    result: _StoredResult, codec: PayloadCodec | None, converter: DataConverter | None
 ) -> bytes:
     """Serialise a result for the store, through ``converter`` or ``codec`` when given.
 
     With ``converter`` (the client has external storage) the record holds
     :data:`STORED_PAYLOADS_MARKER` and the ``Payloads`` the converter made of the result's
-    JSON: a reference, when the result went to the external storage. With only a codec it
-    holds :data:`ENCODED_RESULT_MARKER` and the encoded ``Payload``'s protobuf bytes. Either
-    way the plaintext result never reaches the store.
+    JSON: a reference, when the result went to the external storage. A ``RawValue`` is a
+    stream already written into the external storage (its reference, which the converter
+    keeps as it is: it is under the storage threshold), so the record holds that reference,
+    never the stream. With only a codec it holds :data:`ENCODED_RESULT_MARKER` and the
+    encoded ``Payload``'s protobuf bytes. Either way the plaintext result never reaches the
+    store.
 
     Raises:
+        TypeError: a ``RawValue`` without ``converter`` (a reference needs the storage).
         Exception: whatever the codec or the external storage raised.
     """
+    if isinstance(result, RawValue):
+        if converter is None:
+            raise TypeError("a storage reference is stored only through external storage")
+        payloads = await converter.encode([result])
+        return STORED_PAYLOADS_MARKER + Payloads(payloads=payloads).SerializeToString()
     data = _result_to_bytes(result)
     if converter is not None:
         raw = RawValue(Payload(metadata={"encoding": b"json/plain"}, data=data))
@@ -556,9 +650,14 @@ async def _decode_result(
     data: bytes | None,
     codec: PayloadCodec | None,
     converter: DataConverter | None,
-    attempt: _Attempt,
-) -> LambdaInvokeResult:
+    attempt: _Attempt[Any],
+    result_type: type[_S],
+) -> _S:
     """Read a stored result written by :func:`_encode_result` (or by an older version).
+
+    The result is read as ``result_type``; a stream stored as a reference is read back
+    from the external storage (the workflow gets the result, which Temporal's external
+    storage then keeps again under the same content-addressed name).
 
     A record that cannot be a result (no result, a marker this worker cannot read, bytes
     that are not a ``Payload``, JSON that is not a result, a payload the external storage
@@ -586,7 +685,7 @@ async def _decode_result(
                 )
             payload = Payload.FromString(data[len(ENCODED_RESULT_MARKER) :])
             data = (await _decoding(attempt, "payload codec", codec.decode([payload])))[0].data
-        return _result_from_bytes(data)
+        return _result_from_bytes(data, result_type)
     except StoreUnavailable:
         raise
     except Exception as exc:
@@ -602,7 +701,7 @@ async def _decode_stored_payloads(
     stored: Payloads,
     codec: PayloadCodec | None,
     converter: DataConverter | None,
-    attempt: _Attempt,
+    attempt: _Attempt[Any],
 ) -> bytes:
     """Return the result's JSON from a record written through a data converter.
 
@@ -637,7 +736,7 @@ async def _decode_stored_payloads(
     return raw.payload.data
 
 
-async def _decoding(attempt: _Attempt, what: str, decoding: Awaitable[_T]) -> _T:
+async def _decoding(attempt: _Attempt[Any], what: str, decoding: Awaitable[_T]) -> _T:
     """Await ``decoding``; a failure of the codec itself is retryable (not the record's).
 
     A :class:`~temporal_lambda.storage.StorageError` is let through (its own type says
@@ -651,7 +750,7 @@ async def _decoding(attempt: _Attempt, what: str, decoding: Awaitable[_T]) -> _T
         raise StoreUnavailable(_undecodable(attempt, what, exc)) from exc
 
 
-def _undecodable(attempt: _Attempt, what: str, exc: Exception) -> str:
+def _undecodable(attempt: _Attempt[Any], what: str, exc: Exception) -> str:
     """Say that ``what`` could not decode the stored result, and that it is retried."""
     reason = f"{type(exc).__name__}: {exc}"
     if len(reason) > 300:
@@ -665,7 +764,7 @@ def _undecodable(attempt: _Attempt, what: str, exc: Exception) -> str:
     return message
 
 
-def _record_key(attempt: _Attempt, client: LambdaClient) -> str:
+def _record_key(attempt: _Attempt[Any], client: LambdaClient) -> str:
     """Return the store's record key: the idempotency key within its scope.
 
     A caller's key such as ``order-42`` is scoped to the namespace, the endpoint and

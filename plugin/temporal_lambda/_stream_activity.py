@@ -10,9 +10,15 @@ Cancellation reaches a running stream as it reaches a held ``Invoke``: in the an
 heartbeat, the SDK cancels the activity's task, the read in progress stops, the connection
 is closed and the spool deleted.
 
-Streams do not use the idempotency store: a result can be 200 MB, and what the store keeps
-would be the stream itself or a reference whose object the store cannot own. The function
-still receives the idempotency key in its client context (``custom``), as for ``Invoke``.
+Streams use the idempotency store as ``Invoke`` does, through the invoke activity's own
+:meth:`~temporal_lambda._activity.LambdaActivities.send_once`: the same scoped record key,
+the same fingerprint plus the API (an ``Invoke`` and a stream under one key are
+``Lambda.IdempotencyKeyReused``), the same in-progress and key-reused outcomes, the record
+released when the attempt fails (a function error mid-stream included). The stored result
+goes through the same encoding as an ``Invoke``'s: with external storage on the client, a
+large stream is kept in the storage and the record holds its reference of a few hundred
+bytes, never the stream. The function also receives the idempotency key in its client
+context (``custom``), as for ``Invoke``.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ from temporal_lambda._activity import (
     DEADLINE_MARGIN,
     MIN_READ_TIMEOUT,
     LambdaActivities,
+    _Attempt,
     _Heartbeating,
     attempt_budget,
     call_key,
     fail,
 )
 from temporal_lambda._errors import LambdaError
+from temporal_lambda._request import STREAM_API
 from temporal_lambda._stream import Received, StreamAttempt
 from temporal_lambda._stream_result import (
     Delivery,
@@ -84,30 +92,46 @@ class LambdaStreamActivities:
         client = self._activities.client
         key = call_key(request, info)
         try:
-            attempt = StreamAttempt(client, request, key)
-            read_timeout = None
-            budget = attempt_budget(info)
-            if budget is not None:
-                remaining = budget - (time.monotonic() - started) - DEADLINE_MARGIN
-                read_timeout = max(MIN_READ_TIMEOUT, remaining)
-            beat = _Heartbeating(
-                info, request.function_name, key, started, phase="streaming from Lambda"
+            attempt = _Attempt(info, StreamAttempt(client, request, key), started)
+            store = self._activities.store
+            if store is None:
+                return await self._stream(attempt)
+            return await self._activities.send_once(
+                store,
+                attempt,
+                lambda: self._stream(attempt),
+                result_type=LambdaStreamResult,
+                api=STREAM_API,
             )
-            beat.update(received_bytes=0, received_chunks=0)
-            received = await attempt.receive(
-                read_timeout=read_timeout,
-                waiting=beat,
-                progress=lambda size, chunks: beat.update(
-                    received_bytes=size, received_chunks=chunks
-                ),
-                spool_dir=self._spool_dir,
-            )
-            try:
-                return await self._deliver(request, received, key, info)
-            finally:
-                received.spool.close()
         except LambdaError as err:
             fail(err, info, request, key, started, client)
+
+    async def _stream(self, attempt: _Attempt[StreamAttempt]) -> LambdaStreamResult | RawValue:
+        """Call once, spool the stream as it arrives, and hand it to Temporal."""
+        info, request, key = attempt.info, attempt.request, attempt.key
+        read_timeout = None
+        budget = attempt_budget(info)
+        if budget is not None:
+            remaining = budget - (time.monotonic() - attempt.started) - DEADLINE_MARGIN
+            read_timeout = max(MIN_READ_TIMEOUT, remaining)
+        beat = _Heartbeating(
+            info, request.function_name, key, attempt.started, phase="streaming from Lambda"
+        )
+        beat.update(received_bytes=0, received_chunks=0)
+        received = await attempt.call.receive(
+            read_timeout=read_timeout,
+            waiting=beat,
+            progress=lambda size, chunks: beat.update(received_bytes=size, received_chunks=chunks),
+            spool_dir=self._spool_dir,
+        )
+        try:
+            return await self._deliver(request, received, key, info)
+        finally:
+            received.spool.close()
+
+    def _stores_through_own_codec(self) -> bool:
+        """Whether stored results go through a codec of their own (not the client's)."""
+        return self._activities.store is not None and self._activities.payload_codec is not None
 
     async def _deliver(
         self,
@@ -131,6 +155,10 @@ class LambdaStreamActivities:
             payload_converter=payload_converter,
             payload_limit=limit,
         )
+        if delivery == Delivery.LOCAL_DRIVER and self._stores_through_own_codec():
+            # The reference would be stored through a codec the workflow's converter does
+            # not use, and read back unresolved: the SDK's storage stores this one.
+            delivery = Delivery.SDK_STORAGE
         if delivery == Delivery.LOCAL_DRIVER:
             assert driver is not None
             namespace = info.workflow_namespace or info.namespace

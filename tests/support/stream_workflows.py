@@ -28,6 +28,7 @@ class StreamCall:
     timeout_seconds: float = 60.0
     keep_payload: bool = False
     non_retryable: list[str] = field(default_factory=list)
+    idempotency_key: str | None = None
 
 
 @workflow.defn
@@ -44,6 +45,7 @@ class StreamWorkflow:
             qualifier=call.qualifier,
             tenant_id=call.tenant_id,
             client_context=call.client_context,
+            idempotency_key=call.idempotency_key,
             function_error_attempts=call.function_error_attempts,
             non_retryable_function_errors=call.non_retryable,
             start_to_close_timeout=timedelta(seconds=call.timeout_seconds),
