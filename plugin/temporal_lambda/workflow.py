@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import Priority, RawValue, RetryPolicy
@@ -271,6 +271,52 @@ def _encode(converter: PayloadConverter, request: LambdaInvokeRequest) -> list[A
     )
 
 
+_R = TypeVar("_R")
+
+
+async def _execute(
+    activity_name: str,
+    request: LambdaInvokeRequest,
+    result_type: type[_R],
+    *,
+    function_timeout: timedelta | None,
+    start_to_close_timeout: timedelta | None,
+    schedule_to_close_timeout: timedelta | None,
+    schedule_to_start_timeout: timedelta | None,
+    heartbeat_timeout: timedelta | None,
+    retry_policy: RetryPolicy | None,
+    non_retryable_function_errors: Sequence[str],
+    task_queue: str | None,
+    cancellation_type: ActivityCancellationType,
+    activity_id: str | None,
+    summary: str | None,
+    priority: Priority,
+) -> _R:
+    """Check ``request`` and schedule it on ``activity_name``, with the call's defaults.
+
+    One place for what :func:`invoke_lambda` and :func:`invoke_lambda_stream` share: the
+    attempt timeout from ``function_timeout``, :func:`default_retry_policy`, and the checks
+    of :func:`_activity_input`.
+    """
+    result: _R = await workflow.execute_activity(
+        activity_name,
+        _activity_input(request),
+        result_type=result_type,
+        task_queue=task_queue,
+        start_to_close_timeout=start_to_close_timeout
+        or lambda_start_to_close_timeout(function_timeout),
+        schedule_to_close_timeout=schedule_to_close_timeout,
+        schedule_to_start_timeout=schedule_to_start_timeout,
+        heartbeat_timeout=heartbeat_timeout,
+        retry_policy=retry_policy or default_retry_policy(non_retryable_function_errors),
+        cancellation_type=cancellation_type,
+        activity_id=activity_id,
+        summary=summary,
+        priority=priority,
+    )
+    return result
+
+
 async def invoke_lambda(
     function_name: str,
     payload: Any = None,
@@ -370,23 +416,23 @@ async def invoke_lambda(
         function_error_attempts=function_error_attempts,
         raise_on_function_error=raise_on_function_error,
     )
-    result: LambdaInvokeResult = await workflow.execute_activity(
+    return await _execute(
         INVOKE_ACTIVITY_NAME,
-        _activity_input(request),
-        result_type=LambdaInvokeResult,
-        task_queue=task_queue,
-        start_to_close_timeout=start_to_close_timeout
-        or lambda_start_to_close_timeout(function_timeout),
+        request,
+        LambdaInvokeResult,
+        function_timeout=function_timeout,
+        start_to_close_timeout=start_to_close_timeout,
         schedule_to_close_timeout=schedule_to_close_timeout,
         schedule_to_start_timeout=schedule_to_start_timeout,
         heartbeat_timeout=heartbeat_timeout,
-        retry_policy=retry_policy or default_retry_policy(non_retryable_function_errors),
+        retry_policy=retry_policy,
+        non_retryable_function_errors=non_retryable_function_errors,
+        task_queue=task_queue,
         cancellation_type=cancellation_type,
         activity_id=activity_id,
         summary=summary,
         priority=priority,
     )
-    return result
 
 
 async def invoke_lambda_stream(
@@ -486,23 +532,23 @@ async def invoke_lambda_stream(
         non_retryable_function_errors=list(non_retryable_function_errors),
         function_error_attempts=function_error_attempts,
     )
-    result: LambdaStreamResult = await workflow.execute_activity(
+    return await _execute(
         INVOKE_STREAM_ACTIVITY_NAME,
-        _activity_input(request),
-        result_type=LambdaStreamResult,
-        task_queue=task_queue,
-        start_to_close_timeout=start_to_close_timeout
-        or lambda_start_to_close_timeout(function_timeout),
+        request,
+        LambdaStreamResult,
+        function_timeout=function_timeout,
+        start_to_close_timeout=start_to_close_timeout,
         schedule_to_close_timeout=schedule_to_close_timeout,
         schedule_to_start_timeout=schedule_to_start_timeout,
         heartbeat_timeout=heartbeat_timeout,
-        retry_policy=retry_policy or default_retry_policy(non_retryable_function_errors),
+        retry_policy=retry_policy,
+        non_retryable_function_errors=non_retryable_function_errors,
+        task_queue=task_queue,
         cancellation_type=cancellation_type,
         activity_id=activity_id,
         summary=summary,
         priority=priority,
     )
-    return result
 
 
 __all__ = [
